@@ -1,0 +1,51 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Layers import only downward: core -> archive/oci/crypto -> shield -> services -> commands.
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+let package = Package(
+    name: "arca",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "arca", targets: ["arca"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+    ],
+    targets: [
+        // bottom
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .target(
+            name: "ArcaCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict),
+        // domain
+        .target(name: "ArcaArchive", dependencies: ["ArcaCore", "CZlib", "CZstd"], swiftSettings: strict),
+        .target(name: "ArcaOCI", dependencies: ["ArcaCore", "ArcaArchive"], swiftSettings: strict),
+        // top
+        .target(
+            name: "ArcaCommands",
+            dependencies: [
+                "ArcaCore", "ArcaArchive", "ArcaOCI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(name: "arca", dependencies: ["ArcaCommands"], swiftSettings: strict),
+        // tests
+        .target(name: "ArcaTestSupport", dependencies: ["ArcaCore"], path: "Tests/ArcaTestSupport", swiftSettings: strict),
+        .testTarget(name: "ArcaCoreTests", dependencies: ["ArcaCore", "ArcaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ArcaArchiveTests", dependencies: ["ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ArcaOCITests", dependencies: ["ArcaOCI", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ArcaCommandsTests",
+            dependencies: ["ArcaCommands", "ArcaOCI", "ArcaArchive", "ArcaTestSupport"],
+            swiftSettings: strict),
+    ]
+)

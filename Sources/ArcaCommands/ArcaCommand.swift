@@ -1,0 +1,14 @@
+import ArgumentParser
+
+/// The root of the `arca` command tree.
+public struct ArcaCommand: AsyncParsableCommand {
+    public static let version = "0.1.0"
+
+    public static let configuration = CommandConfiguration(
+        commandName: "arca",
+        abstract: "Turn container images into confidential images, and run them.",
+        version: version,
+        subcommands: [])
+
+    public init() {}
+}

@@ -1,0 +1,2 @@
+/// OCI image-spec types, image references, and image stores (OCI layout, docker-archive).
+public enum ArcaOCI {}

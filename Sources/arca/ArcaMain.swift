@@ -1,0 +1,8 @@
+import ArcaCommands
+
+@main
+enum ArcaMain {
+    static func main() async {
+        await ArcaCommand.main()
+    }
+}
