@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.10.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.3.0"),
     ],
     targets: [
         // bottom
@@ -29,11 +31,27 @@ let package = Package(
         // domain
         .target(name: "ArcaArchive", dependencies: ["ArcaCore", "CZlib", "CZstd"], swiftSettings: strict),
         .target(name: "ArcaOCI", dependencies: ["ArcaCore", "ArcaArchive"], swiftSettings: strict),
+        .target(
+            name: "ArcaCrypto",
+            dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        .target(
+            name: "ArcaAttestation",
+            dependencies: [
+                "ArcaCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strict),
+        // format
+        .target(name: "ArcaShield", dependencies: ["ArcaCore", "ArcaCrypto"], swiftSettings: strict),
         // top
         .target(
             name: "ArcaCommands",
             dependencies: [
-                "ArcaCore", "ArcaArchive", "ArcaOCI",
+                "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -42,6 +60,10 @@ let package = Package(
         .target(name: "ArcaTestSupport", dependencies: ["ArcaCore"], path: "Tests/ArcaTestSupport", swiftSettings: strict),
         .testTarget(name: "ArcaCoreTests", dependencies: ["ArcaCore", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaArchiveTests", dependencies: ["ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ArcaCryptoTests", dependencies: ["ArcaCrypto", "ArcaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ArcaShieldTests", dependencies: ["ArcaShield", "ArcaCrypto", "ArcaTestSupport"],
+                    resources: [.copy("Vectors")], swiftSettings: strict),
+        .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaOCITests", dependencies: ["ArcaOCI", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ArcaCommandsTests",

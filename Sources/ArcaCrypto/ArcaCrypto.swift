@@ -1,0 +1,2 @@
+/// Pure cryptography of the shield format: chunk AEAD, hashing, key derivation, offset math.
+public enum ArcaCrypto {}
