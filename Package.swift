@@ -57,7 +57,7 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(name: "arca", dependencies: ["ArcaCommands"], swiftSettings: strict),
         // tests
-        .target(name: "ArcaTestSupport", dependencies: ["ArcaCore"], path: "Tests/ArcaTestSupport", swiftSettings: strict),
+        .target(name: "ArcaTestSupport", dependencies: ["ArcaCore", "ArcaArchive", "ArcaOCI"], path: "Tests/ArcaTestSupport", swiftSettings: strict),
         .testTarget(name: "ArcaCoreTests", dependencies: ["ArcaCore", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaArchiveTests", dependencies: ["ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaCryptoTests", dependencies: ["ArcaCrypto", "ArcaTestSupport"], swiftSettings: strict),

@@ -166,3 +166,10 @@ public func formatBytes(_ count: some BinaryInteger) -> String {
     let text = rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
     return "\(text) \(units[unit])"
 }
+
+extension ByteSource {
+    /// Reads and discards everything up to the end of the stream.
+    public func drain() throws {
+        _ = try discard(.max)
+    }
+}
