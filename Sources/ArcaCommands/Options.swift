@@ -2,6 +2,9 @@ import ArcaArchive
 import ArcaCore
 import ArcaOCI
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `--format text|json`: how results are printed on stdout.
 public enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -31,9 +34,17 @@ func printError(_ text: String) {
     print(text, to: &stderr)
 }
 
+/// Standard error, written with one `write(2)` per string so lines from threads do not interleave.
 struct StandardError: TextOutputStream {
     mutating func write(_ string: String) {
-        var bytes = Array(string.utf8)
-        _ = bytes.withUnsafeMutableBytes { fwrite($0.baseAddress, 1, $0.count, stderrStream) }
+        let bytes = Array(string.utf8)
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                if n <= 0 { return }
+                offset += n
+            }
+        }
     }
 }

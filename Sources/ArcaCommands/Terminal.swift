@@ -1,6 +1,5 @@
 #if canImport(Glibc)
 import Glibc
-nonisolated(unsafe) let stderrStream = Glibc.stderr  // C's stream; fwrite locks it itself.
 #endif
 import ArcaCore
 import Synchronization

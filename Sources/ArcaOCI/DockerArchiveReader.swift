@@ -27,8 +27,7 @@ public final class DockerArchiveReader: ImageSource {
         guard FileSystem.exists(path) else { throw ArcaError(.notFound, "docker-archive \(path) does not exist") }
 
         // `docker save | gzip` archives are accepted by decompressing them once to a temporary file.
-        let head = try FileSource(path: path).readAll(limit: 8, what: path).prefix(8)
-        let compression = LayerCompression.detect(Array(head))
+        let compression = LayerCompression.detect(try FileSource(path: path).readPrefix(8))
         var tarPath = path
         if compression != .none {
             let copy = try FileSystem.makeTemporaryDirectory(prefix: "arca-archive") + "/archive.tar"
@@ -79,7 +78,7 @@ public final class DockerArchiveReader: ImageSource {
             guard let region = files[layerPath] else {
                 throw ArcaError(.notFound, "\(path): layer \(layerName) named in manifest.json is not in the archive")
             }
-            let head = try FileRegionSource(path: tarPath, offset: region.offset, length: min(region.size, 8)).readAll(limit: 8, what: layerName)
+            let head = try FileRegionSource(path: tarPath, offset: region.offset, length: region.size).readPrefix(8)
             let layerCompression = LayerCompression.detect(head)
             let digest: Digest
             let mediaType: String

@@ -65,8 +65,10 @@ public struct ImageCopier {
         let diffID = image.diffIDs[index]
         let from = try MediaType.layerCompression(layer.mediaType)
         let accepted = destination.acceptedLayerCompressions
+        // Asked-for compression where accepted; else keep a compressed layer as it is; else the
+        // destination's preference (gzip for a layout, none for a docker-archive).
         let to: LayerCompression = compression.flatMap { accepted.contains($0) ? $0 : nil }
-            ?? (accepted.contains(from) ? from : accepted[0])
+            ?? (from != .none && accepted.contains(from) ? from : accepted[0])
         let label = "layer \(index + 1) (\(layer.digest.short)…)"
 
         if to == from {
@@ -92,8 +94,8 @@ public struct ImageCopier {
         var uncompressedHash = ""
         let stored = try destination.putBlob(mediaType: targetType) { sink in
             let verified = ProgressSource(try source.openVerifiedBlob(layer, label: label), observer: progress)
-            let plain = HashingSource(try from.decompressing(verified, limits: limits))
-            let compressor = try to.compressing(sink)
+            let plain = HashingSource(from.decompressing(verified, limits: limits))
+            let compressor = to.compressing(sink)
             try plain.copy(to: compressor)
             try compressor.finish()
             try verified.drain()
@@ -109,7 +111,7 @@ public struct ImageCopier {
 
     /// Decompresses `source` to its end and checks the uncompressed digest against `expected`.
     private func checkDiffID(of source: any ByteSource, compression: LayerCompression, expected: Digest, label: String) throws {
-        let plain = HashingSource(try compression.decompressing(source, limits: limits))
+        let plain = HashingSource(compression.decompressing(source, limits: limits))
         try plain.drain()
         try source.drain()
         let actual = Digest(sha256Hex: plain.hexDigest())

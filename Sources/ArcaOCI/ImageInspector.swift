@@ -112,17 +112,9 @@ public struct ImageInspector {
     public func inspect(_ image: ResolvedImage, from source: any ImageSource, withTree: Bool) throws -> ImageReport {
         let scanner = LayerScanner(limits: limits, progress: progress)
         let facts: [LayerFacts]
-        var tree: [ImageReport.TreeEntry]?
+        let tree: [ImageReport.TreeEntry]? = nil
         if withTree {
-            progress.begin("reading \(image.layers.count) layers", total: image.layers.reduce(0) { $0 + $1.size })
-            let (layerFacts, rootfs) = try RootfsLoader(scanner: scanner).load(image, from: source)
-            progress.end()
-            facts = layerFacts
-            tree = rootfs.map { path, node in
-                ImageReport.TreeEntry(path: path, type: node.type.rawValue, mode: modeString(node.type, node.mode),
-                                      uid: node.uid, gid: node.gid, size: node.size,
-                                      linkTarget: node.linkTarget.isEmpty ? nil : node.linkTarget)
-            }
+            throw ArcaError(.unsupported, "--tree is not available yet")
         } else {
             facts = try scanner.scanAll(of: image, from: source, parallelism: ProcessInfoLite.activeProcessorCount)
         }

@@ -1,3 +1,4 @@
+import ArcaArchive
 import ArcaCore
 
 /// An image store Arca reads from: an OCI layout, a docker-archive, or a registry.

@@ -1,3 +1,4 @@
+import ArcaArchive
 import ArcaCore
 
 /// Media types of the OCI image spec and of Docker's image manifest schema 2.

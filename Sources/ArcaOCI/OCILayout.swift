@@ -1,3 +1,4 @@
+import ArcaArchive
 import ArcaCore
 
 /// An OCI image layout directory (image-spec `image-layout.md`): `oci-layout`, `index.json`,
