@@ -21,8 +21,16 @@ struct CopyCommand: ParsableCommand {
     @Argument(help: "Where to write it.") var destination: String
     @Option(help: "Layer compression to write: gzip, zstd or none (default: keep; gzip where compression is needed).")
     var compression: LayerCompression?
+    @Option(help: "Compression level: gzip 1-9 (default 4), zstd 1-19 (default 3).")
+    var compressionLevel: Int32?
     @OptionGroup var image: ImageOptions
     @Flag(help: "Print nothing on stderr.") var quiet = false
+
+    func validate() throws {
+        if let compressionLevel, !(1...19).contains(compressionLevel) || (compression == .gzip && compressionLevel > 9) {
+            throw ValidationError("--compression-level \(compressionLevel) is out of range: gzip takes 1-9, zstd 1-19")
+        }
+    }
 
     func run() throws {
         let from = try parseReference(source)
@@ -31,7 +39,7 @@ struct CopyCommand: ParsableCommand {
         let resolved = try ImageResolver(platform: image.resolvedPlatform()).resolve(store)
         let target = try ImageStores.destination(to)
         let progress: any ProgressObserver = quiet ? SilentProgress() : TerminalProgress()
-        let written = try ImageCopier(compression: compression, progress: progress).copy(resolved, from: store, to: target)
+        let written = try ImageCopier(compression: compression, compressionLevel: compressionLevel, progress: progress).copy(resolved, from: store, to: target)
         print(written.digest)
     }
 }

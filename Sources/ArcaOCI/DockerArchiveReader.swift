@@ -43,7 +43,7 @@ public final class DockerArchiveReader: ImageSource {
         let reader = TarReader(try FileSource(path: tarPath), limits: limits)
         while let entry = try reader.next() {
             switch entry.type {
-            case .regular: files[entry.path] = Region(offset: reader.offset, size: entry.size)
+            case .regular: files[entry.path] = Region(offset: reader.dataOffset, size: entry.size)
             case .symlink: links[entry.path] = entry.linkTarget
             case .hardlink: links[entry.path] = "/" + entry.linkTarget
             default: break

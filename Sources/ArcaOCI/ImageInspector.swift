@@ -85,7 +85,7 @@ public struct ImageReport: Codable, Sendable {
             out += "\nTree (\(tree.count) entries)\n"
             for entry in tree {
                 let owner = "\(entry.uid):\(entry.gid)"
-                out += "  \(entry.mode) \(owner.padding(toLength: 11)) \(String(entry.size).padding(toLength: 10)) /\(entry.path)"
+                out += "  \(entry.mode) \(owner.padding(toLength: 11)) \(String(entry.size).padding(toLength: 10)) \(entry.path == "." ? "/" : "/" + entry.path)"
                     + (entry.linkTarget.map { " -> \($0)" } ?? "") + "\n"
             }
         }
@@ -112,9 +112,18 @@ public struct ImageInspector {
     public func inspect(_ image: ResolvedImage, from source: any ImageSource, withTree: Bool) throws -> ImageReport {
         let scanner = LayerScanner(limits: limits, progress: progress)
         let facts: [LayerFacts]
-        let tree: [ImageReport.TreeEntry]? = nil
+        var tree: [ImageReport.TreeEntry]?
         if withTree {
-            throw ArcaError(.unsupported, "--tree is not available yet")
+            progress.begin("reading \(image.layers.count) layers", total: image.layers.reduce(0) { $0 + $1.size })
+            let (layerFacts, rootfs) = try scanner.loadRootfs(of: image, from: source)
+            progress.end()
+            facts = layerFacts
+            tree = rootfs.items.map { item in
+                let node = item.node
+                return ImageReport.TreeEntry(path: item.path, type: node.type.rawValue, mode: modeString(node.type, node.mode),
+                                             uid: node.uid, gid: node.gid, size: node.size,
+                                             linkTarget: node.linkTarget.isEmpty ? nil : node.linkTarget)
+            }
         } else {
             facts = try scanner.scanAll(of: image, from: source, parallelism: ProcessInfoLite.activeProcessorCount)
         }
