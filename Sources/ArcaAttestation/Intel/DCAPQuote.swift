@@ -26,6 +26,8 @@ public struct DCAPQuote: Sendable {
     /// Certification data type 5 content: the PEM PCK chain.
     public let pckChainPEM: [UInt8]
     public let raw: [UInt8]
+    /// Unsigned bytes after the signature data (ignored).
+    public let trailingBytes: Int
 
     public static let teeSGX: UInt32 = 0x00
     public static let teeTDX: UInt32 = 0x81
@@ -87,11 +89,10 @@ public struct DCAPQuote: Sendable {
         guard signatureLength <= r.remaining else {
             throw ArcaError(.invalidFormat, "quote signature data length \(signatureLength) runs past the end (\(r.remaining) bytes left)")
         }
+        // Bytes after the signature data are not signed and are ignored: real quotes carry
+        // zero padding (fixed-size buffers) or, in go-tdx-guest's SPR sample, a text note.
         let signatureEnd = r.offset + signatureLength
-        // Padding after the signature data is not signed; real TDX quotes carry zeros there.
-        guard bytes[signatureEnd...].allSatisfy({ $0 == 0 }) else {
-            throw ArcaError(.invalidFormat, "quote has non-zero bytes after its signature data (offset \(signatureEnd))")
-        }
+        trailingBytes = bytes.count - signatureEnd
         var s = ByteReader(bytes, from: r.offset, to: signatureEnd, what: "quote signature data")
         signature = try s.take(64, "quote signature")
         attestationKey = try s.take(64, "attestation key")

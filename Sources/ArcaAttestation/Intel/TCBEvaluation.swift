@@ -38,8 +38,10 @@ public struct TCBEvaluation: Sendable, Equatable {
     public var moduleStatus: String?
 }
 
-enum TCBEvaluator {
-    static func evaluate(quote: DCAPQuote, pck: PCKExtensions, tcbInfo: TCBInfo, qeIdentity: EnclaveIdentity) throws -> TCBEvaluation {
+/// Matches a quote's platform (PCK TCB, TEE_TCB_SVN, QE) against TCB Info and QE Identity.
+/// Signatures and freshness of the collateral are the caller's job (`DCAPVerifier` does them).
+public enum TCBEvaluator {
+    public static func evaluate(quote: DCAPQuote, pck: PCKExtensions, tcbInfo: TCBInfo, qeIdentity: EnclaveIdentity) throws -> TCBEvaluation {
         var advisories: [String] = []
         func add(_ ids: [String]?) { for id in ids ?? [] where !advisories.contains(id) { advisories.append(id) } }
 

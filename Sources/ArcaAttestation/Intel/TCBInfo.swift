@@ -89,6 +89,11 @@ public struct SignedCollateral: Sendable {
         self.init(body: Array(body), signature: signature, issuerChain: issuerChain)
     }
 
+    /// The body decoded as TCB Info (no signature check).
+    public func decodedTCBInfo() throws -> TCBInfo { try decode(TCBInfo.self, what: "TCB Info") }
+    /// The body decoded as QE Identity (no signature check).
+    public func decodedEnclaveIdentity() throws -> EnclaveIdentity { try decode(EnclaveIdentity.self, what: "QE Identity") }
+
     func decode<T: Decodable>(_ type: T.Type, what: String) throws -> T {
         do { return try JSONDecoder().decode(T.self, from: Data(body)) } catch {
             throw ArcaError(.invalidFormat, "\(what) JSON does not have the expected fields", cause: error)

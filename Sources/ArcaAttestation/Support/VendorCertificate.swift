@@ -123,6 +123,13 @@ public struct VendorCertificate: Sendable {
         }
     }
 
+    /// Verifies a raw r ‖ s ECDSA P-256/SHA-256 signature (Intel collateral, QE reports).
+    public func verifiesRawP256(signature: [UInt8], over message: [UInt8]) -> Bool {
+        guard case .p256(let key)? = try? ecdsaKey(),
+              let sig = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
+        return key.isValidSignature(sig, for: SHA256.hash(data: message))
+    }
+
     /// The ECDSA public key of this certificate (Intel PCK / TCB signing, AMD VEK).
     func ecdsaKey() throws -> ECDSAPublicKey { try ECDSAPublicKey(spki: subjectPublicKeyInfo) }
 
