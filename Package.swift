@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(name: "ArcaCryptoTests", dependencies: ["ArcaCrypto", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaShieldTests", dependencies: ["ArcaShield", "ArcaCrypto", "ArcaTestSupport"],
                     resources: [.copy("Vectors")], swiftSettings: strict),
-        .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaCommands", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaOCITests", dependencies: ["ArcaOCI", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ArcaCommandsTests",
