@@ -60,15 +60,18 @@ struct PolicyTests {
         var allowing = policy
         allowing.allowDebug = true
         try allowing.check(evidence)
-        allowing.tdx?.rtmr = [2: String(repeating: "11", count: 48)]
+        allowing.tdx?.rtmr = ["rtmr2": String(repeating: "11", count: 48)]
         expectFailure("RTMR2") { try allowing.check(evidence) }
     }
 
     @Test func tdxAcceptedAndMRTDChecked() throws {
         let evidence = try DCAPVerifier(kind: .tdx, collateral: [try TestData.qvlCollateral("tdx/dcap-qvl/tdx_quote_collateral.json")])
             .verify(try TestData.bytes("tdx/dcap-qvl/tdx_quote.dat"), at: TestData.time("2025-07-01T00:00:00Z"))
-        var policy = EvidencePolicy(tdx: .init(mrtd: [evidence.measurements["mrtd"]!], rtmr: [0: evidence.measurements["rtmr0"]!]))
+        var policy = EvidencePolicy(tdx: .init(mrtd: [evidence.measurements["mrtd"]!], rtmr: ["rtmr0": evidence.measurements["rtmr0"]!]))
         try policy.check(evidence)
+        policy.tdx?.rtmr = ["rtmr7": ""]
+        expectFailure("RTMRs are rtmr0") { try policy.check(evidence) }
+        policy.tdx?.rtmr = nil
         policy.tdx?.mrtd = [String(repeating: "00", count: 48)]
         expectFailure("MRTD") { try policy.check(evidence) }
     }
@@ -97,6 +100,15 @@ struct PolicyTests {
         policy.snp?.signingKeys = ["vlek"]
         policy.snp?.forbiddenPolicyBits = 1 << 16  // SMT allowed
         expectFailure("sets bits the policy forbids") { try policy.check(evidence) }
+    }
+
+    @Test func policyRoundTripsThroughJSON() throws {
+        let policy = EvidencePolicy(allowDebug: false, acceptedTCBStatuses: ["UpToDate", "SWHardeningNeeded"], toleratedAdvisories: ["INTEL-SA-00615"],
+                                    sgx: .init(mrsigner: "ab", isvprodid: 1, minimumISVSVN: 2),
+                                    tdx: .init(mrtd: ["cd"], rtmr: ["rtmr1": "ef"]),
+                                    snp: .init(measurement: ["01"], forbiddenPolicyBits: 1 << 18, vmpl: 0, minimumTCB: ["snp": 8]))
+        let decoded = try JSONDecoder().decode(EvidencePolicy.self, from: try JSONEncoder().encode(policy))
+        #expect(decoded == policy)
     }
 
     @Test func bindingGoldenVector() throws {

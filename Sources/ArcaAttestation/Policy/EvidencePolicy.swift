@@ -24,13 +24,13 @@ public struct EvidencePolicy: Sendable, Codable, Equatable {
         }
     }
 
-    /// TDX: MRTD (any of), RTMR0–3 by index, MRCONFIGID, MROWNER.
+    /// TDX: MRTD (any of), RTMRs by name (`rtmr0` … `rtmr3`), MRCONFIGID, MROWNER.
     public struct TDX: Sendable, Codable, Equatable {
         public var mrtd: [String]?
-        public var rtmr: [Int: String]?
+        public var rtmr: [String: String]?
         public var mrconfigid: String?
         public var mrowner: String?
-        public init(mrtd: [String]? = nil, rtmr: [Int: String]? = nil, mrconfigid: String? = nil, mrowner: String? = nil) {
+        public init(mrtd: [String]? = nil, rtmr: [String: String]? = nil, mrconfigid: String? = nil, mrowner: String? = nil) {
             self.mrtd = mrtd; self.rtmr = rtmr; self.mrconfigid = mrconfigid; self.mrowner = mrowner
         }
     }
@@ -105,8 +105,13 @@ public struct EvidencePolicy: Sendable, Codable, Equatable {
             if let allowed = tdx.mrtd, !allowed.map({ $0.lowercased() }).contains(field("mrtd")) {
                 throw reject("MRTD \(field("mrtd")) is not one the policy allows")
             }
-            for (index, value) in (tdx.rtmr ?? [:]).sorted(by: { $0.key < $1.key }) where value.lowercased() != field("rtmr\(index)") {
-                throw reject("RTMR\(index) \(field("rtmr\(index)")) is not the policy's \(value)")
+            for (name, value) in (tdx.rtmr ?? [:]).sorted(by: { $0.key < $1.key }) {
+                guard ["rtmr0", "rtmr1", "rtmr2", "rtmr3"].contains(name) else {
+                    throw reject("the TDX policy names '\(name)'; RTMRs are rtmr0 … rtmr3")
+                }
+                if value.lowercased() != field(name) {
+                    throw reject("\(name.uppercased()) \(field(name)) is not the policy's \(value)")
+                }
             }
             if let config = tdx.mrconfigid, config.lowercased() != field("mrconfigid") {
                 throw reject("MRCONFIGID \(field("mrconfigid")) is not the policy's \(config)")

@@ -41,7 +41,9 @@ public struct SNPVerifier: EvidenceVerifier {
             throw ArcaError(.notFound,
                             "SNP report is signed by a \(keyKind == "SEV-VCEK" ? "VCEK" : "VLEK") but no \(keyKind) certificate was supplied" + (have.isEmpty ? "" : " (have: \(have))"))
         }
-        let signature = try P384.Signing.ECDSASignature(rawRepresentation: report.signatureR + report.signatureS)
+        guard let signature = try? P384.Signing.ECDSASignature(rawRepresentation: report.signatureR + report.signatureS) else {
+            throw ArcaError(.invalidFormat, "SNP report signature is not a P-384 ECDSA signature")
+        }
         let digest = SHA384.hash(data: report.raw[0..<SNPReport.signedSize])
         guard let vek = ofKind.first(where: { certificate in
             guard case .p384(let key)? = try? certificate.ecdsaKey() else { return false }
