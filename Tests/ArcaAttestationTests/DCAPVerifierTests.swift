@@ -90,6 +90,36 @@ struct DCAPVerifierTests {
         #expect(result.advisories.isEmpty, "the PCESVN-5 level lists no advisory IDs")
     }
 
+    @Test func quoteV5AgainstGoTDXGuestV5TCBInfo() throws {
+        // go-tdx-guest's 2026 TCB Info has no QE Identity of its era; pair it with dcap-qvl's
+        // TD_QE identity for FMSPC 90c06f000000 and match levels only.
+        let chain = try TestData.certificates("tdx/go-tdx-guest/tcbinfo_issuer_chain.pem")
+        let tcbInfo = try SignedCollateral(responseBody: try TestData.bytes("tdx/go-tdx-guest/sample_tcbinfo_response_v5"), member: "tcbInfo", issuerChain: chain)
+        #expect(try #require(chain.first).verifiesRawP256(signature: tcbInfo.signature, over: tcbInfo.body))
+        let identity = try TestData.qvlCollateral("tdx/dcap-qvl/tdx_quote_outdated_collateral.json").qeIdentity
+        let quote = try DCAPQuote(try TestData.bytes("tdx/go-tdx-guest/quote_v5_sample.dat"))
+        let pck = try PCKExtensions(try #require(try PEMCertificates.parse(quote.pckChainPEM, what: "chain").first))
+        let result = try TCBEvaluator.evaluate(quote: quote, pck: pck, tcbInfo: try tcbInfo.decodedTCBInfo(),
+                                               qeIdentity: try identity.decodedEnclaveIdentity())
+        #expect(result.platformStatus == "UpToDate")
+        #expect(result.moduleStatus == "UpToDate")
+    }
+
+    @Test func sprQuoteFieldValues() throws {
+        // go-tdx-guest tools/check/check_test.go asserts these.
+        let verifier = DCAPVerifier(kind: .tdx, collateral: [], requireCollateral: false)
+        let result = try verifier.verify(try TestData.bytes("tdx/go-tdx-guest/tdx_prod_quote_SPR_E4.dat"), at: TestData.time("2023-07-01T01:00:00Z"))
+        #expect(result.measurements["mrtd"] == "6363b8043668a3ad953278e10389574d326c6749fb78aa810ecd9336923db86f22fc00b8dcd404bc10d5e119d7215cbb")
+        #expect(result.measurements["mrseam"] == "2fd279c16164a93dd5bf373d834328d46008c2b693af9ebb865b08b2ced320c9a89b4869a9fab60fbe9d0c5a5363c656")
+        #expect(result.measurements["td_attributes"] == "0000004000000000")
+        #expect(result.measurements["xfam"] == "e71a060000000000")
+        #expect(result.measurements["tee_tcb_svn"] == "03000400000000000000000000000000")
+        #expect(Hex.encode(result.reportData) == "6c62dec1b8191749a31dab490be532a35944dea47caef1f980863993d9899545eb7406a38d1eed313b987a467dacead6f0c87a6d766c66f6f29f8acb281f1113")
+        #expect(!result.debug)
+        let quote = try DCAPQuote(try TestData.bytes("tdx/go-tdx-guest/tdx_prod_quote_SPR_E4.dat"))
+        #expect(Hex.encode(quote.qeVendorID) == "939a7233f79c4ca9940a0db3957f0607")
+    }
+
     @Test func trusteeQuote5ModuleIsOutOfDateButNoPlatformLevelMatches() throws {
         let collateral = try TestData.qvlCollateral("tdx/dcap-qvl/tdx_quote_outdated_collateral.json")
         let quote = try DCAPQuote(try TestData.bytes("tdx/trustee/tdx_quote_5.dat"))

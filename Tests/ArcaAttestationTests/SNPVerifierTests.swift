@@ -159,12 +159,13 @@ struct SNPVerifierTests {
     }
 
     @Test func turinVCEKFromVirteeChainsToTheTurinARK() throws {
-        var collateral = try TestData.amdCollateral()
+        let collateral = try TestData.amdCollateral()
         let vek = try #require(try TestData.certificates("snp/virtee-sev/vcek_turin.der").first)
         let ask = try #require(collateral.authorities.first { $0.subjectCommonName == "SEV-Turin" })
-        #expect(vek.isSigned(by: ask))
-        collateral.endorsementKeys = []
+        let genoaASK = try #require(collateral.authorities.first { $0.subjectCommonName == "SEV-Genoa" })
         #expect(vek.issuerCommonName == "SEV-Turin")
+        #expect(vek.isSigned(by: ask))
+        #expect(!vek.isSigned(by: genoaASK))
     }
 }
 
