@@ -147,31 +147,28 @@ struct VEKExtensions {
 
     init(_ vek: VendorCertificate) throws {
         let base = "1.3.6.1.4.1.3704.1"
-        func spl(_ suffix: String, required: Bool = true) throws -> UInt8? {
-            guard let value = vek.extensions["\(base).3.\(suffix)"] else {
-                if required { throw ArcaError(.invalidFormat, "VEK certificate lacks TCB extension \(base).3.\(suffix)") }
-                return nil
-            }
+        func optionalSPL(_ suffix: String) throws -> UInt8? {
+            guard let value = vek.extensions["\(base).3.\(suffix)"] else { return nil }
             let number = try DERNode.smallInteger(try DERNode.parse(value, "VEK TCB extension"), "VEK TCB extension \(suffix)")
             guard number <= 255 else { throw ArcaError(.invalidFormat, "VEK TCB extension \(suffix) is \(number), over 255") }
             return UInt8(number)
         }
+        func spl(_ suffix: String) throws -> UInt8 {
+            guard let value = try optionalSPL(suffix) else {
+                throw ArcaError(.invalidFormat, "VEK certificate lacks TCB extension \(base).3.\(suffix)")
+            }
+            return value
+        }
         tcb = SNPTCB(0, product: .milan)
-        tcb.bootLoader = try spl("1")!
-        tcb.tee = try spl("2")!
-        tcb.snp = try spl("3")!
-        tcb.microcode = try spl("8")!
-        tcb.fmc = try spl("9", required: false)
+        tcb.bootLoader = try spl("1")
+        tcb.tee = try spl("2")
+        tcb.snp = try spl("3")
+        tcb.microcode = try spl("8")
+        tcb.fmc = try optionalSPL("9")
         productName = vek.extensions["\(base).2"].flatMap(Self.string)
         cspID = vek.extensions["\(base).5"].flatMap(Self.string)
-        if let raw = vek.extensions["1.3.6.1.4.1.3704.1.4"] {
-            // Usually the raw ID; tolerate an OCTET STRING wrapper.
-            if raw.first == 0x04, let node = try? DER.parse(raw), case .primitive(let inner) = node.content {
-                hardwareID = Array(inner)
-            } else {
-                hardwareID = raw
-            }
-        }
+        // The hwID extension value is the raw chip ID (64 bytes; 8 on Turin), not DER.
+        hardwareID = vek.extensions["1.3.6.1.4.1.3704.1.4"]
     }
 
     private static func string(_ value: [UInt8]) -> String? {
