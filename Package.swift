@@ -44,6 +44,7 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strict),
         // format
         .target(name: "ArcaShield", dependencies: ["ArcaCore", "ArcaCrypto"], swiftSettings: strict),
@@ -63,7 +64,7 @@ let package = Package(
         .testTarget(name: "ArcaCryptoTests", dependencies: ["ArcaCrypto", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaShieldTests", dependencies: ["ArcaShield", "ArcaCrypto", "ArcaTestSupport"],
                     resources: [.copy("Vectors")], swiftSettings: strict),
-        .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaCommands", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaOCITests", dependencies: ["ArcaOCI", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ArcaCommandsTests",
