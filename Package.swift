@@ -34,6 +34,7 @@ let package = Package(
         .target(
             name: "ArcaCrypto",
             dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["README.md"],
             swiftSettings: strict),
         .target(
             name: "ArcaAttestation",
@@ -46,7 +47,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         // format
-        .target(name: "ArcaShield", dependencies: ["ArcaCore", "ArcaCrypto"], swiftSettings: strict),
+        .target(name: "ArcaShield", dependencies: ["ArcaCore", "ArcaCrypto"], exclude: ["README.md"], swiftSettings: strict),
         // top
         .target(
             name: "ArcaCommands",
