@@ -10,7 +10,9 @@ public enum KeyFile {
         if bytes.count == MasterKey.byteCount, Hex.decode(String(decoding: bytes, as: UTF8.self)) == nil {
             return try MasterKey(bytes: bytes)
         }
-        let text = String(decoding: bytes, as: UTF8.self).trimmingASCIIWhitespace()
+        let isSpace = { (byte: UInt8) in byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
+        let trimmed = bytes.drop(while: isSpace).reversed().drop(while: isSpace).reversed()
+        let text = String(decoding: trimmed, as: UTF8.self)
         guard text.utf8.count == 2 * MasterKey.byteCount, let key = Hex.decode(text) else {
             throw ArcaError(.invalidFormat, "key file \(path) does not hold a key: expected 64 hex digits or 32 raw bytes (\(bytes.count) bytes found)")
         }
@@ -23,13 +25,5 @@ public enum KeyFile {
         let sink = try FileSink(path: path, permissions: [.ownerReadWrite], exclusive: true, sync: true)
         try sink.write(text)
         try sink.finish()
-    }
-}
-
-extension String {
-    fileprivate func trimmingASCIIWhitespace() -> String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
-        return String(self[first...last])
     }
 }
