@@ -2,7 +2,7 @@ import ArcaCore
 import Crypto
 
 /// The 32-byte image master key. It never prints its bytes: `description` shows only its key id.
-public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The key length in bytes (AES-256 / HKDF-SHA256 input).
     public static let byteCount = 32
 
@@ -34,6 +34,8 @@ public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringCon
 
     public var description: String { "MasterKey(id: \(id))" }
     public var debugDescription: String { description }
+    /// `dump(key)` and debuggers see the key id only.
+    public var customMirror: Mirror { Mirror(self, children: ["id": id], displayStyle: .struct) }
 
     /// Gives temporary access to the key bytes (for writing a key file); do not keep them.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

@@ -89,8 +89,9 @@ public struct ShieldIndex: Sendable {
         guard count <= ShieldFormat.maximumEntries else {
             throw reader.fail("\(count) entries, over the \(ShieldFormat.maximumEntries) limit")
         }
-        // The smallest entry is 51 bytes: refuse counts the bytes cannot hold before reserving.
-        guard count <= reader.remaining / 51 else {
+        // The smallest entry is 49 bytes (a one-byte path, no target, xattrs or chunk table):
+        // refuse counts the bytes cannot hold before reserving memory for them.
+        guard count <= reader.remaining / 49 else {
             throw reader.fail("\(count) entries cannot fit in the \(reader.remaining) bytes left")
         }
         var entries: [IndexEntry] = []
@@ -187,9 +188,21 @@ public struct ShieldIndex: Sendable {
         Self.find(path, in: publicEntries) ?? Self.find(path, in: encryptedEntries)
     }
 
-    /// All known entries, sorted by path.
+    /// All known entries, sorted by path (a merge of the two sorted sections).
     public var entries: [IndexEntry] {
-        (publicEntries + encryptedEntries).sorted { pathPrecedes($0.path, $1.path) }
+        var merged: [IndexEntry] = []
+        merged.reserveCapacity(publicEntries.count + encryptedEntries.count)
+        var i = 0, j = 0
+        while i < publicEntries.count || j < encryptedEntries.count {
+            if j == encryptedEntries.count || (i < publicEntries.count && pathPrecedes(publicEntries[i].path, encryptedEntries[j].path)) {
+                merged.append(publicEntries[i])
+                i += 1
+            } else {
+                merged.append(encryptedEntries[j])
+                j += 1
+            }
+        }
+        return merged
     }
 
     /// The exact size of the blob this index expects (0 when it has none).

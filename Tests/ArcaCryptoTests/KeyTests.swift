@@ -12,7 +12,9 @@ import Glibc
 
     @Test func descriptionShowsOnlyTheKeyId() throws {
         let key = try MasterKey(bytes: bytes)
-        let text = "\(key) \(String(reflecting: key))"
+        var dumped = ""
+        dump(key, to: &dumped)
+        let text = "\(key) \(String(reflecting: key)) \(dumped)"
         #expect(!text.contains(Hex.encode(bytes)))
         #expect(!text.contains("4242424242"))
         #expect(text.contains(key.id))

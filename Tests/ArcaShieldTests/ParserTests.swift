@@ -41,6 +41,17 @@ import Testing
         #expect(parsed.publicEntries.map(\.path) == ["/", "/a"])
     }
 
+    @Test func theSmallestEntriesParse() throws {
+        // 49-byte entries (one-byte paths): the pre-allocation bound must not reject them.
+        let root = IndexEntry(path: "/", type: .directory)
+        var minimal = ByteWriter()
+        EntryCodec.encode(root, to: &minimal)
+        #expect(minimal.bytes.count == 49)
+        #expect(try ShieldIndex.parseUnverified(rawIndex([root]), masterKey: nil).publicEntries == [root])
+        let many = (0..<26).map { IndexEntry(path: "/" + String(UnicodeScalar(UInt8(97 + $0))), type: .fifo) }
+        #expect(try ShieldIndex.parseUnverified(rawIndex(many), masterKey: nil).publicEntries.count == 26)
+    }
+
     @Test(arguments: ["", "a", "/a/", "//a", "/a//b", "/./a", "/a/..", "/a/.", "/a\u{0}b", "/" + String(repeating: "x", count: 256)])
     func badPathsAreRejected(_ path: String) {
         var entry = file
