@@ -49,11 +49,16 @@ public final class ShieldReader: Sendable {
     /// Reads, decrypts and authenticates blob chunk `j` into `output` (`chunkSize` bytes). The
     /// padding after the end of the stream is checked to be zero.
     public func readBlobChunk(_ j: UInt64, into output: UnsafeMutableRawBufferPointer) throws {
-        guard let codec, let blob else { throw ArcaError(.notFound, "the shield has no blob") }
-        let sealedSize = codec.sealedChunkSize
-        let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: sealedSize, alignment: 16)
+        guard let codec else { throw ArcaError(.notFound, "the shield has no blob") }
+        let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: codec.sealedChunkSize, alignment: 16)
         defer { sealed.deallocate() }
-        let offset = UInt64(ShieldFormat.blobHeaderSize) + j * UInt64(sealedSize)
+        try readBlobChunk(j, into: output, scratch: sealed)
+    }
+
+    /// `readBlobChunk` with a caller-provided `sealedChunkSize` scratch buffer (no allocation).
+    private func readBlobChunk(_ j: UInt64, into output: UnsafeMutableRawBufferPointer, scratch sealed: UnsafeMutableRawBufferPointer) throws {
+        guard let codec, let blob else { throw ArcaError(.notFound, "the shield has no blob") }
+        let offset = UInt64(ShieldFormat.blobHeaderSize) + j * UInt64(codec.sealedChunkSize)
         try blob.readExactly(at: offset, into: sealed, what: "blob chunk \(j)")
         try codec.open(index: j, sealed: UnsafeRawBufferPointer(sealed), into: output)
         if j + 1 == codec.chunkCount {
@@ -77,12 +82,15 @@ public final class ShieldReader: Sendable {
         let length = Int(min(UInt64(buffer.count), entry.size - offset))
         let streamStart = entry.streamOffset + offset
         let chunks = index.layout.chunks(offset: streamStart, length: UInt64(length), size: index.streamSize)
-        let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
-        defer { plain.deallocate() }
+        // One allocation per call for both buffers; the reader itself stays immutable and shared.
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * chunkSize + ChunkCodec.tagSize, alignment: 16)
+        defer { scratch.deallocate() }
+        let plain = UnsafeMutableRawBufferPointer(rebasing: scratch[..<chunkSize])
+        let sealed = UnsafeMutableRawBufferPointer(rebasing: scratch[chunkSize...])
         var written = 0
         for j in chunks {
             do {
-                try readBlobChunk(j, into: plain)
+                try readBlobChunk(j, into: plain, scratch: sealed)
             } catch let error as ArcaError {
                 let fileOffset = max(index.layout.chunkStart(index: j), entry.streamOffset) - entry.streamOffset
                 throw ArcaError(error.code, "encrypted file \(entry.path), chunk \(fileOffset / UInt64(chunkSize)): \(error.message)")

@@ -1,5 +1,6 @@
 import ArcaCore
 import ArcaCrypto
+import ArcaTestSupport
 @testable import ArcaShield
 import Testing
 
@@ -75,6 +76,23 @@ import Testing
             #expect(try reader.read(entry, offset: 0, length: 1 << 20) == contents[entry.path])
         }
         _ = try reader.verify { MemoryBytes(contents[$0.path] ?? []) }
+    }
+
+    @Test func readsTheBlobFromAFileWithPread() async throws {
+        let tree = SampleTree()
+        let (index, blob) = try tree.seal()
+        try await Fixture.withTemporaryDirectory { dir in
+            try FileSystem.writeAtomically(blob, to: dir + "/0.blob")
+            try KeyFile.write(try fixedKey(), to: dir + "/master.key")
+            let key = try KeyFile.read(path: dir + "/master.key")
+            let file = try FileBytes(path: dir + "/0.blob")
+            #expect(try file.size() == UInt64(blob.count))
+            let reader = try ShieldReader(index: ShieldIndex.parse(index.bytes, expectedRoot: index.root, masterKey: key),
+                                          masterKey: key, blob: file)
+            let entry = try #require(reader.index.entry(path: "/app/" + SampleTree.secretName))
+            #expect(try reader.read(entry, offset: 0, length: 1 << 20) == tree.contents[entry.path])
+            #expect(throws: ArcaError.self) { try FileBytes(path: dir + "/missing") }
+        }
     }
 
     @Test func publicPartParsesWithoutTheKey() throws {
