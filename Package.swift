@@ -34,6 +34,7 @@ let package = Package(
         .target(
             name: "ArcaCrypto",
             dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["README.md"],
             swiftSettings: strict),
         .target(
             name: "ArcaAttestation",
@@ -47,7 +48,7 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict),
         // format
-        .target(name: "ArcaShield", dependencies: ["ArcaCore", "ArcaCrypto"], swiftSettings: strict),
+        .target(name: "ArcaShield", dependencies: ["ArcaCore", "ArcaCrypto"], exclude: ["README.md"], swiftSettings: strict),
         // top
         .target(
             name: "ArcaCommands",
@@ -61,8 +62,8 @@ let package = Package(
         .target(name: "ArcaTestSupport", dependencies: ["ArcaCore", "ArcaArchive", "ArcaOCI"], path: "Tests/ArcaTestSupport", swiftSettings: strict),
         .testTarget(name: "ArcaCoreTests", dependencies: ["ArcaCore", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaArchiveTests", dependencies: ["ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
-        .testTarget(name: "ArcaCryptoTests", dependencies: ["ArcaCrypto", "ArcaTestSupport"], swiftSettings: strict),
-        .testTarget(name: "ArcaShieldTests", dependencies: ["ArcaShield", "ArcaCrypto", "ArcaTestSupport"],
+        .testTarget(name: "ArcaCryptoTests", dependencies: ["ArcaCrypto", "ArcaTestSupport", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .testTarget(name: "ArcaShieldTests", dependencies: ["ArcaShield", "ArcaCrypto", "ArcaTestSupport", .product(name: "Crypto", package: "swift-crypto")],
                     resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaCommands", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaOCITests", dependencies: ["ArcaOCI", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
