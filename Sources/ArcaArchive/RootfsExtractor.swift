@@ -194,7 +194,9 @@ public final class RootfsExtractor {
                         continue
                     case ENOENT:
                         return nil
-                    case ELOOP:
+                    case ENOTDIR where (try statAt(current.fd, component, path: walked)).map({ fileType($0.st_mode) == S_IFLNK }) == true,
+                         ELOOP:
+                        // With O_DIRECTORY, Linux reports a symlink as ENOTDIR rather than ELOOP.
                         let what = linkTarget ? "hardlink \(ArchivePath.quoted(entry.path)) points" : "entry \(ArchivePath.quoted(entry.path)) goes"
                         throw ArcaError(.unsafePath, "\(what) through the symlink \(ArchivePath.quoted(walked))")
                     case ENOTDIR:

@@ -87,7 +87,7 @@ public final class TarReader {
                     for record in try PaxRecords.parse(data, entry: "pax header \(label)") { pax[record.key] = record.value }
                 case UInt8(ascii: "g"):
                     for record in try PaxRecords.parse(data, entry: "global pax header \(label)") {
-                        globals[record.key] = record.value.isEmpty ? nil : record.value
+                        globals[record.key] = record.value.isEmpty && !Self.isXattrKey(record.key) ? nil : record.value
                     }
                 case UInt8(ascii: "L"):
                     longName = Array(data.prefix { $0 != 0 })
@@ -96,7 +96,9 @@ public final class TarReader {
                 }
             default:
                 var attributes = globals
-                for (key, value) in pax { attributes[key] = value.isEmpty ? nil : value }
+                // An empty value removes the keyword (falls back to the header field), except
+                // for xattrs, where an empty value is a real, empty attribute.
+                for (key, value) in pax { attributes[key] = value.isEmpty && !Self.isXattrKey(key) ? nil : value }
                 let entry = try makeEntry(block, size: size, attributes: attributes, longName: longName,
                                           longLink: longLink, label: label)
                 entryCount += 1
@@ -144,6 +146,10 @@ public final class TarReader {
     }
 
     // MARK: private
+
+    private static func isXattrKey(_ key: String) -> Bool {
+        key.hasPrefix("SCHILY.xattr.") || key.hasPrefix("LIBARCHIVE.xattr.")
+    }
 
     private var currentName: String { current.map { ArchivePath.quoted($0.path) } ?? "(none)" }
 
