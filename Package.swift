@@ -27,10 +27,11 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strict),
         // domain
-        .target(name: "ArcaArchive", dependencies: ["ArcaCore", "CZlib", "CZstd"], swiftSettings: strict),
-        .target(name: "ArcaOCI", dependencies: ["ArcaCore", "ArcaArchive"], swiftSettings: strict),
+        .target(name: "ArcaArchive", dependencies: ["ArcaCore", "CZlib", "CZstd"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "ArcaOCI", dependencies: ["ArcaCore", "ArcaArchive"], exclude: ["README.md"], swiftSettings: strict),
         .target(
             name: "ArcaCrypto",
             dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto")],
@@ -56,8 +57,9 @@ let package = Package(
                 "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strict),
-        .executableTarget(name: "arca", dependencies: ["ArcaCommands"], swiftSettings: strict),
+        .executableTarget(name: "arca", dependencies: ["ArcaCommands"], exclude: ["README.md"], swiftSettings: strict),
         // tests
         .target(name: "ArcaTestSupport", dependencies: ["ArcaCore", "ArcaArchive", "ArcaOCI"], path: "Tests/ArcaTestSupport", swiftSettings: strict),
         .testTarget(name: "ArcaCoreTests", dependencies: ["ArcaCore", "ArcaTestSupport"], swiftSettings: strict),

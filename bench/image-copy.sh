@@ -28,7 +28,7 @@ for i in $(seq "$runs"); do
   done
 done
 
-echo "image copy benchmark: $(machine_line); $runs runs; image $(du -sh "${image#oci:}" | cut -f1 | tr -d '\n') (python3 on Debian 12)"
+echo "image copy benchmark: $(machine_line); $runs runs; image $(du -sh "$(echo "${image#oci:}" | cut -d: -f1)" | cut -f1) (python3 on Debian 12)"
 printf '%-24s %8s %9s %6s %13s %15s\n' step arca_s skopeo_s ratio arca_rss_MiB skopeo_rss_MiB
 for step in to-archive to-oci; do
   label="oci -> docker-archive"; [ "$step" = to-oci ] && label="docker-archive -> oci"

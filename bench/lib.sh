@@ -4,9 +4,8 @@
 # measure NAME CMD... : runs CMD once, appends "NAME seconds rss_kib" to $BENCH_RESULTS.
 measure() {
   local name=$1; shift
-  local out
-  out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 )
-  echo "$name $out" >> "$BENCH_RESULTS"
+  /usr/bin/time -o "$BENCH_RESULTS.one" -f '%e %M' "$@" >/dev/null 2>&1
+  echo "$name $(tail -1 "$BENCH_RESULTS.one")" >> "$BENCH_RESULTS"
 }
 
 # median NAME FIELD : the median of field 2 (seconds) or 3 (rss) of NAME's runs.
