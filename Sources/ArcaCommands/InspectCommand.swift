@@ -25,7 +25,7 @@ struct InspectCommand: ParsableCommand {
         let store = try ImageStores.source(parseReference(reference))
         let resolved = try ImageResolver(platform: image.resolvedPlatform()).resolve(store)
         let progress: any ProgressObserver = format == .json ? SilentProgress() : TerminalProgress()
-        let report = try ImageInspector(progress: progress).inspect(resolved, from: store, withTree: tree)
+        let report = try ImageInspector(scanner: LayerScanner(progress: progress)).inspect(resolved, from: store, withTree: tree)
         switch format {
         case .json: print(String(decoding: try report.jsonBytes(), as: UTF8.self))
         case .text: print(report.text(), terminator: "")

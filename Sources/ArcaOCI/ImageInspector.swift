@@ -101,22 +101,17 @@ extension String {
 
 /// Builds an `ImageReport`: reads every layer (verifying it) and, if asked, the flattened tree.
 public struct ImageInspector {
-    public var limits: ArchiveLimits
-    public var progress: any ProgressObserver
+    public var scanner: LayerScanner
 
-    public init(limits: ArchiveLimits = ArchiveLimits(), progress: any ProgressObserver = SilentProgress()) {
-        self.limits = limits
-        self.progress = progress
+    public init(scanner: LayerScanner = LayerScanner()) {
+        self.scanner = scanner
     }
 
     public func inspect(_ image: ResolvedImage, from source: any ImageSource, withTree: Bool) throws -> ImageReport {
-        let scanner = LayerScanner(limits: limits, progress: progress)
         let facts: [LayerFacts]
         var tree: [ImageReport.TreeEntry]?
         if withTree {
-            progress.begin("reading \(image.layers.count) layers", total: image.layers.reduce(0) { $0 + $1.size })
             let (layerFacts, rootfs) = try scanner.loadRootfs(of: image, from: source)
-            progress.end()
             facts = layerFacts
             tree = rootfs.items.map { item in
                 let node = item.node

@@ -52,6 +52,8 @@ public struct LayerScanner {
     public func loadRootfs(of image: ResolvedImage, from source: any ImageSource,
                            options: RootfsOptions = RootfsOptions()) throws -> (facts: [LayerFacts], rootfs: Rootfs) {
         let builder = RootfsBuilder(options: options)
+        beginProgress(image)
+        defer { progress.end() }
         let facts = try image.layers.indices.map { index in
             try scan(index, of: image, from: source) { reader in try builder.apply(layer: reader, layerIndex: index) }
         }
@@ -72,8 +74,13 @@ public struct LayerScanner {
 
     /// Scans every layer, in parallel.
     public func scanAll(of image: ResolvedImage, from source: any ImageSource, parallelism: Int) throws -> [LayerFacts] {
-        progress.begin("reading \(image.layers.count) layers", total: image.layers.reduce(0) { $0 + $1.size })
+        beginProgress(image)
         defer { progress.end() }
         return try Parallel.map(image.layers.count, width: parallelism) { try scan($0, of: image, from: source) }
+    }
+
+    private func beginProgress(_ image: ResolvedImage) {
+        let count = image.layers.count
+        progress.begin("reading \(count) layer\(count == 1 ? "" : "s")", total: image.layers.reduce(0) { $0 + $1.size })
     }
 }
