@@ -32,7 +32,7 @@ public enum LayerCompression: String, Sendable, Equatable, CaseIterable {
     public func compressing(_ sink: any ByteSink, level: Int32) -> any ByteSink {
         switch self {
         case .none: sink
-        case .gzip: GzipCompressor(sink, level: level)
+        case .gzip: ParallelGzipCompressor(sink, level: level)
         case .zstd: ZstdCompressor(sink, level: level)
         }
     }
