@@ -29,7 +29,8 @@ let package = Package(
             ],
             swiftSettings: strict),
         // domain
-        .target(name: "ArcaArchive", dependencies: ["ArcaCore", "CZlib", "CZstd"], swiftSettings: strict),
+        .target(name: "ArcaArchive", dependencies: ["ArcaCore", "CZlib", "CZstd"], exclude: ["README.md"],
+                swiftSettings: strict),
         .target(name: "ArcaOCI", dependencies: ["ArcaCore", "ArcaArchive"], swiftSettings: strict),
         .target(
             name: "ArcaCrypto",
