@@ -89,6 +89,12 @@ public final class TarReader {
                     for record in try PaxRecords.parse(data, entry: label) {
                         globals[record.key] = record.value.isEmpty && !Self.isXattrKey(record.key) ? nil : record.value
                     }
+                    // Global records live for the rest of the stream: bound what they can hold.
+                    let held = globals.reduce(0) { $0 + $1.key.utf8.count + $1.value.count }
+                    guard held <= limits.maxHeaderSize else {
+                        throw ArcaError(.limitExceeded,
+                                        "global pax headers up to offset \(headerOffset) hold \(held) bytes, over the \(formatBytes(limits.maxHeaderSize)) maxHeaderSize limit")
+                    }
                 case UInt8(ascii: "L"):
                     longName = Array(data.prefix { $0 != 0 })
                 default:

@@ -271,3 +271,44 @@ import Testing
         #expect(error?.message.contains("\n") == false)
     }
 }
+
+@Suite struct TarStreamEndTests {
+    @Test func globalHeadersCannotAccumulatePastTheLimit() throws {
+        var raw = RawTar()
+        for index in 0..<5 {
+            raw.pax([("comment\(index)", String(repeating: "c", count: 1500))], global: true)
+            raw.header(name: "f\(index)")
+        }
+        raw.end()
+        expectError(.limitExceeded, mentioning: "global pax headers", "maxHeaderSize") {
+            _ = try readTar(raw.bytes, limits: ArchiveLimits(maxHeaderSize: 4096))
+        }
+    }
+
+    @Test func drainReadsPaddingAndVerifiesTheGzipTrailer() throws {
+        // Padding after the end marker (GNU tar pads to 10 KiB records; here 1 MiB, so the
+        // gzip trailer lies well beyond what next() needs to read).
+        var tar = try makeTar([file("a", "hello")])
+        let archiveSize = Int64(tar.count)
+        tar += [UInt8](repeating: 0, count: 1 << 20)
+        let sink = MemorySink()
+        let gzip = LayerCompression.gzip.compressing(sink)
+        try gzip.write(tar)
+        try gzip.finish()
+
+        let reader = TarReader(LayerCompression.gzip.decompressing(MemorySource(sink.bytes)))
+        while try reader.next() != nil {}
+        #expect(reader.offset >= archiveSize && reader.offset < Int64(tar.count))
+        let before = reader.offset
+        #expect(try reader.drain() == Int64(tar.count) - before)
+        #expect(reader.offset == Int64(tar.count))
+
+        // A corrupt CRC in the gzip trailer only shows once the stream is read to its end.
+        var corrupt = sink.bytes
+        corrupt[corrupt.count - 6] ^= 0xff
+        let second = TarReader(LayerCompression.gzip.decompressing(MemorySource(corrupt)))
+        #expect(try second.next()?.path == "a")
+        #expect(try second.next() == nil)
+        expectError(.invalidFormat, mentioning: "gzip", "incorrect data check") { try second.drain() }
+    }
+}
