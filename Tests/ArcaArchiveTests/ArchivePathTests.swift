@@ -32,6 +32,10 @@ import Testing
         #expect(try Whiteout.classify(baseName: ".wh.file", path: "d/.wh.file") == .remove("file"))
         #expect(try Whiteout.classify(baseName: ".wh..hidden", path: ".wh..hidden") == .remove(".hidden"))
         #expect(try Whiteout.classify(baseName: ".wh..wh.plnk", path: ".wh..wh.plnk") == .reserved)
+        #expect(Whiteout.removalName(for: "etc/passwd") == "etc/.wh.passwd")
+        #expect(Whiteout.removalName(for: "top") == ".wh.top")
+        #expect(Whiteout.opaqueName(in: "var/cache") == "var/cache/.wh..wh..opq")
+        #expect(Whiteout.opaqueName(in: ".") == ".wh..wh..opq")
         for bad in [".wh.", ".wh..", ".wh..."] {
             expectError(.unsafePath, mentioning: "whiteout") { _ = try Whiteout.classify(baseName: bad, path: bad) }
         }

@@ -312,3 +312,32 @@ import Testing
         expectError(.invalidFormat, mentioning: "gzip", "incorrect data check") { try second.drain() }
     }
 }
+
+@Suite struct TarMutationTests {
+    /// Random byte changes anywhere in a tar with pax, GNU long-name and data regions: every
+    /// outcome is entries or an `ArcaError`, never a crash, a hang or another error type.
+    @Test func randomMutationsGiveEntriesOrErrors() throws {
+        let tar = try makeTar([
+            (TarEntry(path: String(repeating: "n", count: 150), type: .regular, modificationTime: TarTime(seconds: 5, nanoseconds: 7),
+                      size: 700, xattrs: ["user.a": [1, 2]]), pseudoRandomBytes(700)),
+            (TarEntry(path: "dir", type: .directory), []),
+            (TarEntry(path: "dir/link", type: .symlink, linkTarget: String(repeating: "t", count: 120)), []),
+        ])
+        var state: UInt64 = 0x1234_5678
+        func next() -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: state >> 33)
+        }
+        var errors = 0
+        for _ in 0..<400 {
+            var bytes = tar
+            for _ in 0..<(1 + next() % 3) { bytes[next() % bytes.count] = UInt8(truncatingIfNeeded: next()) }
+            do {
+                _ = try readTar(bytes)
+            } catch is ArcaError {
+                errors += 1
+            }
+        }
+        #expect(errors > 100)
+    }
+}
