@@ -27,14 +27,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strict),
         // domain
-        .target(name: "ArcaArchive", dependencies: ["ArcaCore", "CZlib", "CZstd"], exclude: ["README.md"],
-                swiftSettings: strict),
-        .target(name: "ArcaOCI", dependencies: ["ArcaCore", "ArcaArchive"], swiftSettings: strict),
+        .target(name: "ArcaArchive", dependencies: ["ArcaCore", "CZlib", "CZstd"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "ArcaOCI", dependencies: ["ArcaCore", "ArcaArchive"], exclude: ["README.md"], swiftSettings: strict),
         .target(
             name: "ArcaCrypto",
             dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["README.md"],
             swiftSettings: strict),
         .target(
             name: "ArcaAttestation",
@@ -45,9 +46,10 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strict),
         // format
-        .target(name: "ArcaShield", dependencies: ["ArcaCore", "ArcaCrypto"], swiftSettings: strict),
+        .target(name: "ArcaShield", dependencies: ["ArcaCore", "ArcaCrypto"], exclude: ["README.md"], swiftSettings: strict),
         // top
         .target(
             name: "ArcaCommands",
@@ -55,16 +57,17 @@ let package = Package(
                 "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strict),
-        .executableTarget(name: "arca", dependencies: ["ArcaCommands"], swiftSettings: strict),
+        .executableTarget(name: "arca", dependencies: ["ArcaCommands"], exclude: ["README.md"], swiftSettings: strict),
         // tests
-        .target(name: "ArcaTestSupport", dependencies: ["ArcaCore"], path: "Tests/ArcaTestSupport", swiftSettings: strict),
+        .target(name: "ArcaTestSupport", dependencies: ["ArcaCore", "ArcaArchive", "ArcaOCI"], path: "Tests/ArcaTestSupport", swiftSettings: strict),
         .testTarget(name: "ArcaCoreTests", dependencies: ["ArcaCore", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaArchiveTests", dependencies: ["ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
-        .testTarget(name: "ArcaCryptoTests", dependencies: ["ArcaCrypto", "ArcaTestSupport"], swiftSettings: strict),
-        .testTarget(name: "ArcaShieldTests", dependencies: ["ArcaShield", "ArcaCrypto", "ArcaTestSupport"],
+        .testTarget(name: "ArcaCryptoTests", dependencies: ["ArcaCrypto", "ArcaTestSupport", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .testTarget(name: "ArcaShieldTests", dependencies: ["ArcaShield", "ArcaCrypto", "ArcaTestSupport", .product(name: "Crypto", package: "swift-crypto")],
                     resources: [.copy("Vectors")], swiftSettings: strict),
-        .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaCommands", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaOCITests", dependencies: ["ArcaOCI", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ArcaCommandsTests",

@@ -8,7 +8,7 @@ public struct ArcaCommand: AsyncParsableCommand {
         commandName: "arca",
         abstract: "Turn container images into confidential images, and run them.",
         version: version,
-        subcommands: [])
+        subcommands: [InspectCommand.self, CopyCommand.self, EvidenceCommand.self])
 
     public init() {}
 }

@@ -225,3 +225,32 @@ public enum FileSystem {
         return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 }
+
+extension FileSystem {
+    /// A fresh, unused file name in `directory` (not created).
+    public static func makeTemporaryName(in directory: String, prefix: String) -> String {
+        "\(directory)/\(prefix)-\(String(UInt64.random(in: .min ... .max), radix: 16))"
+    }
+}
+
+/// Reads `length` bytes of a file starting at `offset`, with positional reads (several region
+/// sources over one file may be read from different threads).
+public final class FileRegionSource: ByteSource {
+    private let file: FileSource
+    private var position: Int64
+    private let end: Int64
+
+    public init(path: String, offset: Int64, length: Int64) throws {
+        self.file = try FileSource(path: path)
+        self.position = offset
+        self.end = offset + length
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let want = Int(min(Int64(buffer.count), end - position))
+        guard want > 0 else { return 0 }
+        let n = try file.read(at: position, into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<want]))
+        position += Int64(n)
+        return n
+    }
+}
