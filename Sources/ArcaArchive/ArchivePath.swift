@@ -100,6 +100,16 @@ public enum Whiteout: Equatable, Sendable {
     static let prefix = ".wh."
     static let opaqueName = ".wh..wh..opq"
 
+    /// The tar name of a whiteout that removes the normalized `path` of lower layers.
+    public static func removalName(for path: String) -> String {
+        ArchivePath.join(ArchivePath.parent(path), prefix + ArchivePath.baseName(path))
+    }
+
+    /// The tar name of the opaque marker of the normalized `directory`.
+    public static func opaqueName(in directory: String) -> String {
+        ArchivePath.join(directory, opaqueName)
+    }
+
     /// Classifies a base name; refuses whiteouts that name `.`, `..` or nothing.
     public static func classify(baseName: String, path: String) throws -> Whiteout {
         guard baseName.hasPrefix(prefix) else { return .none }

@@ -10,7 +10,7 @@ enum PaxRecords {
 
     /// Parses a whole extended header. Every length is checked against the bytes that remain,
     /// so a lying or overflowing length is an `invalidFormat` error, never an out-of-bounds read.
-    static func parse(_ data: [UInt8], entry: String) throws -> [Record] {
+    static func parse(_ data: [UInt8], entry: some CustomStringConvertible) throws -> [Record] {
         var records: [Record] = []
         var position = 0
         while position < data.count {
@@ -69,7 +69,7 @@ enum PaxRecords {
     }
 
     /// A non-negative decimal (`size`, `uid`, `gid`).
-    static func decimal(_ value: [UInt8], key: String, entry: String) throws -> Int64 {
+    static func decimal(_ value: [UInt8], key: String, entry: some CustomStringConvertible) throws -> Int64 {
         guard !value.isEmpty, value.count <= 18,
               value.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
             throw bad("pax \(key) of \(entry) is not a non-negative decimal: \"\(String(decoding: value.prefix(40), as: UTF8.self).debugEscaped)\"")
@@ -78,7 +78,7 @@ enum PaxRecords {
     }
 
     /// A pax time: `[-]seconds[.fraction]`, fraction truncated to nanoseconds.
-    static func time(_ value: [UInt8], key: String, entry: String) throws -> TarTime {
+    static func time(_ value: [UInt8], key: String, entry: some CustomStringConvertible) throws -> TarTime {
         var bytes = value[...]
         let negative = bytes.first == UInt8(ascii: "-")
         if negative { bytes = bytes.dropFirst() }

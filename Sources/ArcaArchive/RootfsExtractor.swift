@@ -38,6 +38,9 @@ public final class RootfsExtractor {
     private var created: Set<[UInt8]> = []
     private var createdAncestors: Set<[UInt8]> = []
     private var layerNumber = 0
+    /// The last parent directory opened for an entry (tars list siblings together); dropped on
+    /// every removal, the only way a cached directory could stop being the one at its path.
+    private var cachedParent: (components: [String], descriptor: Descriptor)?
 
     public init(directory: String, options: ExtractorOptions = ExtractorOptions()) throws {
         self.directory = directory
@@ -106,7 +109,7 @@ public final class RootfsExtractor {
         if entry.type.isDevice, !options.allowDeviceNodes {
             throw ArcaError(.unsupported, "layer \(layerNumber) has device node \(name) (\(entry.deviceMajor):\(entry.deviceMinor)); creating device nodes is off (allowDeviceNodes)")
         }
-        guard let parent = try openDirectory(parentComponents, for: entry, create: true) else { return }
+        guard let parent = try cachedDirectory(parentComponents, for: entry) else { return }
         let key = Array(entry.path.utf8)
         if created.contains(key) {
             warnings.append("layer \(layerNumber) has \(name) more than once; the later entry wins")
@@ -210,6 +213,13 @@ public final class RootfsExtractor {
         return current
     }
 
+    private func cachedDirectory(_ components: ArraySlice<String>, for entry: TarEntry) throws -> Descriptor? {
+        if let cachedParent, cachedParent.components.elementsEqual(components) { return cachedParent.descriptor }
+        let descriptor = try openDirectory(components, for: entry, create: true)
+        cachedParent = descriptor.map { (Array(components), $0) }
+        return descriptor
+    }
+
     /// Removes `name` as a whiteout does: what earlier layers made goes, what this layer made
     /// (and the directories leading to it) stays.
     private func removeLower(_ parent: Int32, name: String, path: String) throws {
@@ -226,6 +236,7 @@ public final class RootfsExtractor {
 
     /// Removes a file or a whole tree below `parent`, never following a symlink.
     private func removeTree(_ parent: Int32, name: String, path: String) throws {
+        cachedParent = nil
         guard let info = try statAt(parent, name, path: path) else { return }
         if fileType(info.st_mode) == S_IFDIR {
             let fd = Descriptor(try checkedCall("open", path) { openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) })

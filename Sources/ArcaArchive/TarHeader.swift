@@ -36,7 +36,11 @@ enum TarHeader {
         return .v7
     }
 
-    static func isZero(_ block: [UInt8]) -> Bool { !block.contains { $0 != 0 } }
+    static func isZero(_ block: [UInt8]) -> Bool {
+        block.withUnsafeBytes { raw in
+            raw.withMemoryRebound(to: UInt64.self) { words in words.allSatisfy { $0 == 0 } }
+        }
+    }
 
     /// The bytes of a string field up to its first NUL.
     static func text(_ block: [UInt8], _ range: Range<Int>) -> [UInt8] {
@@ -47,7 +51,7 @@ enum TarHeader {
 
     /// Parses a numeric field: octal (space/NUL padded) or GNU base-256 (two's complement,
     /// high bit of the first byte set). Throws `invalidFormat` naming the field on garbage or overflow.
-    static func number(_ block: [UInt8], _ range: Range<Int>, field: String, entry: String) throws -> Int64 {
+    static func number(_ block: [UInt8], _ range: Range<Int>, field: String, entry: some CustomStringConvertible) throws -> Int64 {
         let bytes = block[range]
         guard let first = bytes.first else { return 0 }
         if first & 0x80 != 0 {
@@ -78,25 +82,26 @@ enum TarHeader {
         return value
     }
 
-    private static func overflow(_ field: String, _ entry: String) -> ArcaError {
+    private static func overflow(_ field: String, _ entry: some CustomStringConvertible) -> ArcaError {
         ArcaError(.invalidFormat, "\(field) field of tar entry \(entry) overflows 63 bits")
     }
 
     /// Whether the stored checksum equals the unsigned or the (historic) signed byte sum.
     static func checksumMatches(_ block: [UInt8], offset: Int64) throws -> Bool {
-        let stored = try number(block, Field.checksum, field: "checksum", entry: "at offset \(offset)")
+        let stored = try number(block, Field.checksum, field: "checksum", entry: EntryLabel(name: [], offset: offset))
         let (unsigned, signed) = checksums(block)
         return stored == unsigned || stored == signed
     }
 
     /// Unsigned and signed sums of the block with the checksum field counted as spaces.
     static func checksums(_ block: [UInt8]) -> (unsigned: Int64, signed: Int64) {
-        var unsigned: Int64 = 0
-        var signed: Int64 = 0
-        for (index, byte) in block.enumerated() {
-            let value = Field.checksum.contains(index) ? UInt8(0x20) : byte
-            unsigned += Int64(value)
-            signed += Int64(Int8(bitPattern: value))
+        var unsigned: Int64 = 8 * 0x20
+        var signed: Int64 = 8 * 0x20
+        block.withUnsafeBufferPointer { bytes in
+            for index in bytes.indices where index < Field.checksum.lowerBound || index >= Field.checksum.upperBound {
+                unsigned &+= Int64(bytes[index])
+                signed &+= Int64(Int8(bitPattern: bytes[index]))
+            }
         }
         return (unsigned, signed)
     }
@@ -137,5 +142,15 @@ enum TarHeader {
         let sum = checksums(block).unsigned
         _ = putOctal(&block, Field.checksum.lowerBound..<(Field.checksum.lowerBound + 7), sum)
         block[Field.checksum.upperBound - 1] = 0x20
+    }
+}
+
+/// Names a tar entry in error messages; the text is only built when an error is.
+struct EntryLabel: CustomStringConvertible {
+    let name: [UInt8]
+    let offset: Int64
+
+    var description: String {
+        name.isEmpty ? "at offset \(offset)" : "\(ArchivePath.quoted(String(decoding: name, as: UTF8.self))) at offset \(offset)"
     }
 }

@@ -68,7 +68,7 @@ public final class TarReader {
                 throw ArcaError(.integrity, "tar header at offset \(headerOffset) has a checksum mismatch")
             }
             let rawName = TarHeader.text(block, TarHeader.Field.name)
-            let label = "\(ArchivePath.quoted(String(decoding: rawName, as: UTF8.self))) at offset \(headerOffset)"
+            let label = EntryLabel(name: rawName, offset: headerOffset)
             let typeflag = block[TarHeader.Field.typeflag]
             let size = try TarHeader.number(block, TarHeader.Field.size, field: "size", entry: label)
             guard size >= 0 else {
@@ -84,10 +84,16 @@ public final class TarReader {
                 let data = try readMeta(Int(size), what: "extended header \(label)")
                 switch typeflag {
                 case UInt8(ascii: "x"):
-                    for record in try PaxRecords.parse(data, entry: "pax header \(label)") { pax[record.key] = record.value }
+                    for record in try PaxRecords.parse(data, entry: label) { pax[record.key] = record.value }
                 case UInt8(ascii: "g"):
-                    for record in try PaxRecords.parse(data, entry: "global pax header \(label)") {
+                    for record in try PaxRecords.parse(data, entry: label) {
                         globals[record.key] = record.value.isEmpty && !Self.isXattrKey(record.key) ? nil : record.value
+                    }
+                    // Global records live for the rest of the stream: bound what they can hold.
+                    let held = globals.reduce(0) { $0 + $1.key.utf8.count + $1.value.count }
+                    guard held <= limits.maxHeaderSize else {
+                        throw ArcaError(.limitExceeded,
+                                        "global pax headers up to offset \(headerOffset) hold \(held) bytes, over the \(formatBytes(limits.maxHeaderSize)) maxHeaderSize limit")
                     }
                 case UInt8(ascii: "L"):
                     longName = Array(data.prefix { $0 != 0 })
@@ -204,7 +210,7 @@ public final class TarReader {
     }
 
     private func makeEntry(_ block: [UInt8], size headerSize: Int64, attributes: [String: [UInt8]],
-                           longName: [UInt8]?, longLink: [UInt8]?, label: String) throws -> TarEntry {
+                           longName: [UInt8]?, longLink: [UInt8]?, label: EntryLabel) throws -> TarEntry {
         let format = TarHeader.format(of: block)
         var nameBytes = TarHeader.text(block, TarHeader.Field.name)
         if format == .ustar {
@@ -213,8 +219,8 @@ public final class TarReader {
         }
         if let longName { nameBytes = longName }
         if let path = attributes["path"] { nameBytes = path }
+        let label = EntryLabel(name: nameBytes, offset: label.offset)
         let rawName = try utf8(nameBytes, what: "name of tar entry \(label)")
-        let label = "\(ArchivePath.quoted(rawName)) at offset \(dataOffsetOfHeader(block))"
 
         let typeflag = block[TarHeader.Field.typeflag]
         let type: TarEntry.EntryType
@@ -301,9 +307,7 @@ public final class TarReader {
                         linkTarget: linkTarget, deviceMajor: major, deviceMinor: minor, xattrs: xattrs)
     }
 
-    private func dataOffsetOfHeader(_ block: [UInt8]) -> Int64 { input.offset - Int64(TarHeader.blockSize) }
-
-    private func extendedAttributes(_ attributes: [String: [UInt8]], label: String) throws -> [String: [UInt8]] {
+    private func extendedAttributes(_ attributes: [String: [UInt8]], label: EntryLabel) throws -> [String: [UInt8]] {
         var xattrs: [String: [UInt8]] = [:]
         var total = 0
         for (key, value) in attributes {

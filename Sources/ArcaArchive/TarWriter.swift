@@ -33,6 +33,9 @@ public final class TarWriter {
         guard !finished else { throw ArcaError(.invalidArgument, "tar writer is finished; cannot append \(entry.path)") }
         var entry = entry
         entry.path = try ArchivePath.normalize(entry.path)
+        if entry.path == ArchivePath.root, entry.type != .directory {
+            throw ArcaError(.invalidArgument, "the root entry \"./\" must be a directory, not a \(entry.type.rawValue)")
+        }
         if entry.type == .hardlink { entry.linkTarget = try ArchivePath.normalize(entry.linkTarget) }
         if let clamp = options.clampModificationTime, entry.modificationTime > TarTime(seconds: clamp) {
             entry.modificationTime = TarTime(seconds: clamp)

@@ -271,3 +271,73 @@ import Testing
         #expect(error?.message.contains("\n") == false)
     }
 }
+
+@Suite struct TarStreamEndTests {
+    @Test func globalHeadersCannotAccumulatePastTheLimit() throws {
+        var raw = RawTar()
+        for index in 0..<5 {
+            raw.pax([("comment\(index)", String(repeating: "c", count: 1500))], global: true)
+            raw.header(name: "f\(index)")
+        }
+        raw.end()
+        expectError(.limitExceeded, mentioning: "global pax headers", "maxHeaderSize") {
+            _ = try readTar(raw.bytes, limits: ArchiveLimits(maxHeaderSize: 4096))
+        }
+    }
+
+    @Test func drainReadsPaddingAndVerifiesTheGzipTrailer() throws {
+        // Padding after the end marker (GNU tar pads to 10 KiB records; here 1 MiB, so the
+        // gzip trailer lies well beyond what next() needs to read).
+        var tar = try makeTar([file("a", "hello")])
+        let archiveSize = Int64(tar.count)
+        tar += [UInt8](repeating: 0, count: 1 << 20)
+        let sink = MemorySink()
+        let gzip = LayerCompression.gzip.compressing(sink)
+        try gzip.write(tar)
+        try gzip.finish()
+
+        let reader = TarReader(LayerCompression.gzip.decompressing(MemorySource(sink.bytes)))
+        while try reader.next() != nil {}
+        #expect(reader.offset >= archiveSize && reader.offset < Int64(tar.count))
+        let before = reader.offset
+        #expect(try reader.drain() == Int64(tar.count) - before)
+        #expect(reader.offset == Int64(tar.count))
+
+        // A corrupt CRC in the gzip trailer only shows once the stream is read to its end.
+        var corrupt = sink.bytes
+        corrupt[corrupt.count - 6] ^= 0xff
+        let second = TarReader(LayerCompression.gzip.decompressing(MemorySource(corrupt)))
+        #expect(try second.next()?.path == "a")
+        #expect(try second.next() == nil)
+        expectError(.invalidFormat, mentioning: "gzip", "incorrect data check") { try second.drain() }
+    }
+}
+
+@Suite struct TarMutationTests {
+    /// Random byte changes anywhere in a tar with pax, GNU long-name and data regions: every
+    /// outcome is entries or an `ArcaError`, never a crash, a hang or another error type.
+    @Test func randomMutationsGiveEntriesOrErrors() throws {
+        let tar = try makeTar([
+            (TarEntry(path: String(repeating: "n", count: 150), type: .regular, modificationTime: TarTime(seconds: 5, nanoseconds: 7),
+                      size: 700, xattrs: ["user.a": [1, 2]]), pseudoRandomBytes(700)),
+            (TarEntry(path: "dir", type: .directory), []),
+            (TarEntry(path: "dir/link", type: .symlink, linkTarget: String(repeating: "t", count: 120)), []),
+        ])
+        var state: UInt64 = 0x1234_5678
+        func next() -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: state >> 33)
+        }
+        var errors = 0
+        for _ in 0..<400 {
+            var bytes = tar
+            for _ in 0..<(1 + next() % 3) { bytes[next() % bytes.count] = UInt8(truncatingIfNeeded: next()) }
+            do {
+                _ = try readTar(bytes)
+            } catch is ArcaError {
+                errors += 1
+            }
+        }
+        #expect(errors > 100)
+    }
+}

@@ -1,4 +1,5 @@
 import ArcaCore
+import ArcaTestSupport
 import Testing
 @testable import ArcaArchive
 
@@ -136,8 +137,11 @@ func entry(_ entry: TarEntry) -> (TarEntry, [UInt8]) { (entry, []) }
     }
 
     @Test func rootReplacedBySymlinkIsRefused() throws {
+        var raw = RawTar()
+        raw.header(name: "./", type: "2", linkname: "/")
+        raw.end()
         expectError(.unsafePath, mentioning: "root directory", "symlink") {
-            _ = try buildRootfs([[entry(TarEntry(path: "./", type: .symlink, linkTarget: "/"))]])
+            try RootfsBuilder().apply(layer: TarReader(MemorySource(raw.bytes)), layerIndex: 0)
         }
         let (rootfs, _, _) = try buildRootfs([[dir(".", mode: 0o700)]])
         #expect(rootfs["."]?.mode == 0o700)
@@ -177,6 +181,31 @@ func entry(_ entry: TarEntry) -> (TarEntry, [UInt8]) { (entry, []) }
     @Test func parentThatIsAFileIsRefused() throws {
         expectError(.invalidFormat, mentioning: "f/child", "\"f\"", "regular") {
             _ = try buildRootfs([[file("f", "x"), file("f/child", "y")]])
+        }
+    }
+}
+
+@Suite struct DeepTreeTests {
+    /// 2,000 nested directories (the 4096-byte path limit allows ~2,048): no recursion blows up.
+    static let deep = Array(repeating: "d", count: 2000).joined(separator: "/")
+
+    @Test func modelHandlesTheDeepestAllowedTree() throws {
+        let layers = [[file(Self.deep + "/f", "bottom")], [file(".wh.d", "")]]
+        let (rootfs, _, _) = try buildRootfs([layers[0]])
+        #expect(rootfs.count == 2002)
+        let (whitedOut, _, _) = try buildRootfs(layers)
+        #expect(whitedOut.count == 1)
+    }
+
+    /// The extractor holds one descriptor per level while removing a tree, so stay under the
+    /// common 1024-descriptor limit here.
+    @Test func extractorHandlesADeepTree() async throws {
+        let deep = Array(repeating: "d", count: 900).joined(separator: "/")
+        try await Fixture.withTemporaryDirectory { base in
+            let sandbox = try Sandbox(base)
+            _ = try sandbox.extract([[file(deep + "/f", "bottom")], [file(".wh.d", "")]])
+            #expect(try FileSystem.listDirectory(sandbox.target).isEmpty)
+            try sandbox.checkNothingOutside()
         }
     }
 }
