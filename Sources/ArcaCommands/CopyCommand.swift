@@ -21,7 +21,7 @@ struct CopyCommand: ParsableCommand {
     @Argument(help: "Where to write it.") var destination: String
     @Option(help: "Layer compression to write: gzip, zstd or none (default: keep; gzip where compression is needed).")
     var compression: LayerCompression?
-    @Option(help: "Compression level: gzip 1-9 (default 4), zstd 1-19 (default 3).")
+    @Option(help: "Compression level: gzip 1-9 (default 1), zstd 1-19 (default 3).")
     var compressionLevel: Int32?
     @OptionGroup var image: ImageOptions
     @Flag(help: "Print nothing on stderr.") var quiet = false
