@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.10.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.3.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
     ],
     targets: [
         // bottom
@@ -48,13 +49,27 @@ let package = Package(
             ],
             exclude: ["README.md"],
             swiftSettings: strict),
+        // sessions (YAML policies), shared by the sealer and the keeper
+        .target(
+            name: "ArcaSession",
+            dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Yams", package: "Yams")],
+            exclude: ["README.md"],
+            swiftSettings: strict),
         // format
         .target(name: "ArcaShield", dependencies: ["ArcaCore", "ArcaCrypto"], exclude: ["README.md"], swiftSettings: strict),
+        // services
+        .target(
+            name: "ArcaSeal",
+            dependencies: ["ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaCrypto", "ArcaShield", "ArcaSession",
+                           .product(name: "Yams", package: "Yams")],
+            exclude: ["README.md"],
+            swiftSettings: strict),
         // top
         .target(
             name: "ArcaCommands",
             dependencies: [
-                "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation",
+                "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation", "ArcaSeal", "ArcaSession",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["README.md"],
@@ -68,6 +83,8 @@ let package = Package(
         .testTarget(name: "ArcaShieldTests", dependencies: ["ArcaShield", "ArcaCrypto", "ArcaTestSupport", .product(name: "Crypto", package: "swift-crypto")],
                     resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaCommands", "ArcaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ArcaSealTests", dependencies: ["ArcaSeal", "ArcaShield", "ArcaCrypto", "ArcaOCI", "ArcaTestSupport"],
+                    swiftSettings: strict),
         .testTarget(name: "ArcaOCITests", dependencies: ["ArcaOCI", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ArcaCommandsTests",

@@ -31,10 +31,16 @@ public final class RootfsBuilder {
     /// Applies one layer (its uncompressed tar stream) on top of the layers applied before.
     /// `layerIndex` is recorded in each file's `ContentLocation`.
     public func apply(layer: TarReader, layerIndex: Int) throws {
-        generation += 1
+        beginLayer()
         while let entry = try layer.next() {
             try apply(entry, dataOffset: layer.dataOffset, layerIndex: layerIndex)
         }
+    }
+
+    /// Starts a new layer for entries given one by one with `apply(_:dataOffset:layerIndex:)`
+    /// (whiteouts only hide what earlier layers put there).
+    public func beginLayer() {
+        generation += 1
     }
 
     /// The merged tree in walk order.
@@ -66,7 +72,9 @@ public final class RootfsBuilder {
 
     // MARK: entries
 
-    private func apply(_ entry: TarEntry, dataOffset: Int64, layerIndex: Int) throws {
+    /// Applies one entry of layer `layerIndex` whose data starts at `dataOffset` in that layer's tar stream
+    /// (for callers that read the tar themselves), after `beginLayer()`; entries come in stream order.
+    public func apply(_ entry: TarEntry, dataOffset: Int64, layerIndex: Int) throws {
         let name = ArchivePath.quoted(entry.path)
         let components = ArchivePath.components(entry.path)
         guard let base = components.last else {
