@@ -254,3 +254,28 @@ public final class FileRegionSource: ByteSource {
         return n
     }
 }
+
+extension FileSystem {
+    /// Opens `relativePath` below the directory `root` for reading without following any symlink
+    /// on the way (each component is opened with `O_NOFOLLOW`), so a tree that plants links
+    /// cannot redirect the open outside `root`.
+    public static func openBeneath(_ root: String, _ relativePath: String) throws -> FileDescriptor {
+        var current = try FileDescriptor.open(FilePath(root), .readOnly, options: [.directory, .closeOnExec])
+        let parts = relativePath.split(separator: "/").filter { $0 != "." }
+        for (index, part) in parts.enumerated() {
+            guard part != ".." else { throw ArcaError(.unsafePath, "\(relativePath) contains ..") }
+            let last = index == parts.count - 1
+            let fd = openat(current.rawValue, String(part), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY))
+            let error = errno
+            try? current.close()
+            guard fd >= 0 else {
+                if error == ELOOP || error == ENOTDIR {
+                    throw ArcaError(.unsafePath, "\(root)/\(relativePath) goes through a symlink or a non-directory")
+                }
+                throw ioError("open", "\(root)/\(relativePath)", Errno(rawValue: error))
+            }
+            current = FileDescriptor(rawValue: fd)
+        }
+        return current
+    }
+}

@@ -77,4 +77,12 @@ public struct History: Codable, Hashable, Sendable {
         case createdBy = "created_by"
         case emptyLayer = "empty_layer"
     }
+
+    public init(created: String?, createdBy: String?, author: String? = nil, comment: String? = nil, emptyLayer: Bool? = nil) {
+        self.created = created
+        self.createdBy = createdBy
+        self.author = author
+        self.comment = comment
+        self.emptyLayer = emptyLayer
+    }
 }

@@ -3,6 +3,7 @@ import ArcaCrypto
 
 /// What `verify` checked.
 public struct VerifyReport: Hashable, Sendable {
+    public init() {}
     public var entries = 0
     public var authenticatedChunks: UInt64 = 0
     public var encryptedChunks: UInt64 = 0
