@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "ArcaShieldTests", dependencies: ["ArcaShield", "ArcaCrypto", "ArcaTestSupport", .product(name: "Crypto", package: "swift-crypto")],
                     resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaCommands", "ArcaTestSupport"], swiftSettings: strict),
-        .testTarget(name: "ArcaRuntimeLayerTests", dependencies: ["ArcaRuntimeLayer", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ArcaRuntimeLayerTests", dependencies: ["ArcaRuntimeLayer", "ArcaInit", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaOCITests", dependencies: ["ArcaOCI", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ArcaCommandsTests",
