@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "arca", targets: ["arca"]),
+        .executable(name: "arca-init", targets: ["arca-init"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -33,6 +34,7 @@ let package = Package(
         // domain
         .target(name: "ArcaArchive", dependencies: ["ArcaCore", "CZlib", "CZstd"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "ArcaOCI", dependencies: ["ArcaCore", "ArcaArchive"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "ArcaRuntimeLayer", dependencies: ["ArcaCore", "ArcaArchive"], exclude: ["README.md"], swiftSettings: strict),
         .target(
             name: "ArcaCrypto",
             dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto")],
@@ -75,6 +77,20 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict),
         .executableTarget(name: "arca", dependencies: ["ArcaCommands"], exclude: ["README.md"], swiftSettings: strict),
+        // the runtime: PID 1 of every sealed image (see docs/RUNTIME.md)
+        .target(name: "ArcaInit", dependencies: ["ArcaCore"], exclude: ["README.md"], swiftSettings: strict),
+        .executableTarget(
+            name: "arca-init",
+            dependencies: ["ArcaInit"],
+            exclude: ["README.md"],
+            swiftSettings: strict,
+            // Swift runtime linked in; libraries searched in /.arca/lib first (DT_RPATH, which also
+            // covers the libraries' own dependencies, unlike DT_RUNPATH). Absent on a build host,
+            // so the host's libraries are used there. The loader path is patched in the layer copy.
+            // FoundationEssentials (used by swift-crypto) does not name its two helper archives.
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--disable-new-dtags",
+                                           "-Xlinker", "-rpath", "-Xlinker", "/.arca/lib"]),
+                             .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims")]),
         // tests
         .target(name: "ArcaTestSupport", dependencies: ["ArcaCore", "ArcaArchive", "ArcaOCI"], path: "Tests/ArcaTestSupport", swiftSettings: strict),
         .testTarget(name: "ArcaCoreTests", dependencies: ["ArcaCore", "ArcaTestSupport"], swiftSettings: strict),
@@ -85,6 +101,7 @@ let package = Package(
         .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaCommands", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaSealTests", dependencies: ["ArcaSeal", "ArcaShield", "ArcaCrypto", "ArcaOCI", "ArcaTestSupport"],
                     swiftSettings: strict),
+        .testTarget(name: "ArcaRuntimeLayerTests", dependencies: ["ArcaRuntimeLayer", "ArcaInit", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaOCITests", dependencies: ["ArcaOCI", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ArcaCommandsTests",
