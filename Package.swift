@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "ArcaCommands",
             dependencies: [
-                "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation", "ArcaSeal", "ArcaSession",
+                "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation", "ArcaSeal", "ArcaSession", "ArcaRuntimeLayer", "ArcaCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["README.md"],
