@@ -1,3 +1,4 @@
+import ArcaArchive
 import ArcaCore
 import ArcaOCI
 
@@ -47,5 +48,37 @@ public struct LayoutBuilder {
             return descriptor
         }
         try FileSystem.writeAtomically(CanonicalJSON.encode(Index(manifests: manifests)), to: "\(path)/index.json")
+    }
+}
+
+extension LayoutBuilder {
+    /// Replaces layer `index` of the image tagged `tag` with `layer` (an uncompressed tar) and fixes
+    /// up the config's diff_id and the manifest, as a host that tampers with an image would; tags
+    /// the result `newTag`.
+    public func replaceLayer(of tag: String, at index: Int, with layer: [UInt8], newTag: String) throws {
+        let source = try OCILayout(readingFrom: path, tag: tag)
+        let image = try ImageResolver().resolve(source)
+        var config = image.config
+        config.rootfs.diffIDs[index] = .sha256(of: layer)
+        var manifest = image.manifest
+        manifest.config = try json(config, mediaType: MediaType.ociConfig)
+        manifest.layers[index] = try blob(layer, mediaType: MediaType.ociLayer)
+        let manifestDescriptor = try json(manifest, mediaType: MediaType.ociManifest)
+        let existing = try source.readIndex().manifests.map { ($0, $0.annotations?[refNameAnnotation]) }
+        try self.index(existing.map { ($0.0, $0.1) } + [(manifestDescriptor, newTag)])
+    }
+
+    /// The uncompressed tar of layer `index` of the image tagged `tag`, as (entry, content) pairs.
+    public func layerEntries(of tag: String, at index: Int) throws -> [(TarEntry, [UInt8]?)] {
+        let source = try OCILayout(readingFrom: path, tag: tag)
+        let image = try ImageResolver().resolve(source)
+        let layer = image.layers[index]
+        let compression = try MediaType.layerCompression(layer.mediaType)
+        let reader = TarReader(compression.decompressing(try source.openVerifiedBlob(layer, label: "layer")))
+        var entries: [(TarEntry, [UInt8]?)] = []
+        while let entry = try reader.next() {
+            entries.append((entry, entry.type == .regular ? try reader.contentSource().readAll(limit: 1 << 30, what: entry.path) : nil))
+        }
+        return entries
     }
 }
