@@ -9,15 +9,16 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/arca-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-step "Building a sample image from demo/sample (busybox httpd + a web root) with umoci"
+step "Building a sample image from demo/sample with umoci: busybox httpd, then a web root layer"
 umoci init --layout "$work/sample" >/dev/null
 umoci new --image "$work/sample:1.0" >/dev/null
 umoci unpack --image "$work/sample:1.0" "$work/bundle" >/dev/null
 mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/var"
 cp /bin/busybox "$work/bundle/rootfs/bin/busybox"
 for applet in sh httpd ls cat; do ln -sf busybox "$work/bundle/rootfs/bin/$applet"; done
+umoci repack --refresh-bundle --image "$work/sample:1.0" "$work/bundle" >/dev/null   # layer 1: the base
 cp -r demo/sample/www "$work/bundle/rootfs/var/www"
-umoci repack --image "$work/sample:1.0" "$work/bundle" >/dev/null
+umoci repack --image "$work/sample:1.0" "$work/bundle" >/dev/null                    # layer 2: the web root
 umoci config --image "$work/sample:1.0" --config.entrypoint /bin/httpd \
   --config.cmd=-f --config.cmd=-p --config.cmd=8080 --config.cmd=-h --config.cmd=/var/www \
   --config.exposedports 8080/tcp >/dev/null
@@ -47,4 +48,23 @@ else
   exit 1
 fi
 
-step "Done. Next stages (seal, keeper, run) arrive with their issues."
+step "arca seal: encrypt /var/www, authenticate everything else, keep untouched layers"
+SOURCE_DATE_EPOCH=1700000000 "$arca" seal --from "oci:$work/sample:1.0" --to "oci:$work/sealed:1.0" \
+  --encrypt /var/www --ephemeral /tmp --session demo/web --allow-sim \
+  --keys "$work/image.key" --session-out "$work/session.yaml"
+ls -l "$work/session.yaml" "$work/image.key" | awk '{ print $1, $NF }'
+
+step "arca measure: the measurement, recomputed from the image alone"
+"$arca" measure "oci:$work/sealed:1.0"
+
+step "arca verify: every authenticated chunk, and with the session every encrypted chunk"
+"$arca" verify "oci:$work/sealed:1.0"
+"$arca" verify --session "$work/session.yaml" "oci:$work/sealed:1.0"
+
+step "The sealed image is an ordinary image: umoci unpacks it; the web root is not in its layers"
+umoci unpack --image "$work/sealed:1.0" "$work/sealed-bundle" >/dev/null
+ls -A "$work/sealed-bundle/rootfs" "$work/sealed-bundle/rootfs/.arca"
+[ ! -e "$work/sealed-bundle/rootfs/var/www/index.html" ] && echo "/var/www/index.html: only inside the encrypted shield blob"
+chroot "$work/sealed-bundle/rootfs" /.arca/bin/arca-init --version || true
+
+step "Done. Next stages (keeper, run) arrive with their issues."
