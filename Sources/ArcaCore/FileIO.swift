@@ -20,12 +20,7 @@ public final class FileSource: ByteSource {
 
     public init(path: String) throws {
         self.path = path
-        do {
-            fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec], retryOnInterrupt: true)
-        } catch let errno as Errno {
-            if errno == .noSuchFileOrDirectory { throw ArcaError(.notFound, "\(path) does not exist") }
-            throw ioError("open", path, errno)
-        }
+        fd = try FileSystem.openForReading(path)
     }
 
     /// Adopts an already-open descriptor (for example one from `openat`).
@@ -277,5 +272,17 @@ extension FileSystem {
             current = FileDescriptor(rawValue: fd)
         }
         return current
+    }
+}
+
+extension FileSystem {
+    /// Opens `path` read-only (close-on-exec); a missing file is `notFound`, naming the path.
+    public static func openForReading(_ path: String) throws -> FileDescriptor {
+        do {
+            return try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec], retryOnInterrupt: true)
+        } catch let errno as Errno {
+            if errno == .noSuchFileOrDirectory { throw ArcaError(.notFound, "\(path) does not exist") }
+            throw ioError("open", path, errno)
+        }
     }
 }

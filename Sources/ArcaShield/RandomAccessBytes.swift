@@ -43,12 +43,7 @@ public final class FileBytes: RandomAccessBytes {
 
     public init(path: String) throws {
         self.path = path
-        do {
-            fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec], retryOnInterrupt: true)
-        } catch let errno as Errno {
-            if errno == .noSuchFileOrDirectory { throw ArcaError(.notFound, "\(path) does not exist") }
-            throw ioError("open", path, errno)
-        }
+        fd = try FileSystem.openForReading(path)
     }
 
     /// Adopts an open descriptor (for example one from `openat` on a saved directory descriptor).
