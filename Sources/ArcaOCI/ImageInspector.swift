@@ -4,15 +4,6 @@ import FoundationEssentials
 
 /// What `arca inspect` reports about an image.
 public struct ImageReport: Codable, Sendable {
-    public struct Layer: Codable, Sendable {
-        public var digest: Digest
-        public var mediaType: String
-        public var size: Int64
-        public var diffID: Digest
-        public var uncompressedSize: Int64
-        public var entries: Int
-    }
-
     public struct TreeEntry: Codable, Sendable {
         public var path: String
         public var type: String
@@ -38,7 +29,7 @@ public struct ImageReport: Codable, Sendable {
     public var exposedPorts: [String]
     public var volumes: [String]
     public var labels: [String: String]
-    public var layers: [Layer]
+    public var layers: [LayerFacts]
     public var totalSize: Int64
     public var totalUncompressedSize: Int64
     public var totalEntries: Int
@@ -132,8 +123,7 @@ public struct ImageInspector {
             exposedPorts: (container?.exposedPorts?.keys).map { $0.sorted() } ?? [],
             volumes: (container?.volumes?.keys).map { $0.sorted() } ?? [],
             labels: container?.labels ?? [:],
-            layers: facts.map { ImageReport.Layer(digest: $0.digest, mediaType: $0.mediaType, size: $0.size, diffID: $0.diffID,
-                                                  uncompressedSize: $0.uncompressedSize, entries: $0.entries) },
+            layers: facts,
             totalSize: facts.reduce(0) { $0 + $1.size },
             totalUncompressedSize: facts.reduce(0) { $0 + $1.uncompressedSize },
             totalEntries: facts.reduce(0) { $0 + $1.entries },
