@@ -65,6 +65,11 @@ public struct ELFFile: Sendable, Equatable {
         machine = try reader.u16(18, "e_machine")
 
         let segments = try Self.programHeaders(reader)
+        // A loader maps PT_LOAD file ranges; past the end of the file they fault at run time.
+        for segment in segments where segment.type == 1 {
+            _ = try reader.range(segment.offset, segment.fileSize, "PT_LOAD segment")
+        }
+        try Self.checkSectionHeaders(reader)
         var interpreter: String?
         var interpreterRange: Range<Int>?
         var dynamic: Range<Int>?
@@ -169,6 +174,16 @@ public struct ELFFile: Sendable, Equatable {
             return Segment(type: try reader.u32(base, "p_type"), offset: try reader.u64(base + 8, "p_offset"),
                            virtualAddress: try reader.u64(base + 16, "p_vaddr"), fileSize: try reader.u64(base + 32, "p_filesz"))
         }
+    }
+
+    /// The section header table is not needed to load, but one that runs past the end of the
+    /// file shows the file was cut short (debug sections come last).
+    private static func checkSectionHeaders(_ reader: ELFReader) throws {
+        let offset = try reader.u64(40, "e_shoff")
+        let entrySize = try reader.u16(58, "e_shentsize")
+        let count = try reader.u16(60, "e_shnum")
+        guard offset != 0, count != 0 else { return }
+        _ = try reader.range(offset, UInt64(count) * UInt64(entrySize), "section header table")
     }
 
     private static func dynamicEntries(_ reader: ELFReader, _ range: Range<Int>) throws -> [DynamicEntry] {

@@ -17,7 +17,7 @@ struct RuntimeLayerTests {
         // glibc's ldd is the oracle: every "name => path" line (not the vDSO, not the loader).
         let ldd = try Tool.check("ldd", [binary]).stdout
         let libraries = ldd.split(separator: "\n").filter { $0.contains(" => ") }
-            .compactMap { $0.split(separator: " ").first.map(String.init) }
+            .compactMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).first.map(String.init) }
         #expect(libraries.contains("libc.so.6"))
         var expected = [".arca", ".arca/bin", ".arca/bin/arca-init", ".arca/lib", ".arca/lib/" + loader, ".arca/lib/ld.so"]
         expected += libraries.map { ".arca/lib/" + $0 }
@@ -78,20 +78,20 @@ struct RuntimeLayerTests {
         try await Fixture.withTemporaryDirectory { dir in
             let script = dir + "/script"
             try FileSystem.writeAtomically(Array("#!/bin/sh\necho arca-init 0.1.0\n".utf8), to: script)
-            let notELF = try #require(throws: ArcaError.self) { try RuntimeFixtures.layer(script) }
+            let notELF = try #require(throws: ArcaError.self) { _ = try RuntimeFixtures.layer(script) }
             #expect(notELF.code == .invalidFormat)
             #expect(notELF.message.contains(script) && notELF.message.contains("not an ELF"))
 
             let real = try FileSystem.readFile(try RuntimeFixtures.arcaInit(), limit: 1 << 30)
-            for length in [10, 64, 1000, real.count / 2] {
+            for length in [10, 64, 1000, real.count / 2, real.count - 1] {
                 let truncated = dir + "/truncated-\(length)"
                 try FileSystem.writeAtomically(Array(real[..<length]), to: truncated)
-                let error = try #require(throws: ArcaError.self) { try RuntimeFixtures.layer(truncated) }
+                let error = try #require(throws: ArcaError.self) { _ = try RuntimeFixtures.layer(truncated) }
                 #expect(error.code == .invalidFormat, "\(error)")
                 #expect(error.message.contains("truncated"), "\(error)")
             }
 
-            let missing = try #require(throws: ArcaError.self) { try RuntimeFixtures.layer(dir + "/none") }
+            let missing = try #require(throws: ArcaError.self) { _ = try RuntimeFixtures.layer(dir + "/none") }
             #expect(missing.code == .notFound)
         }
     }
@@ -101,14 +101,14 @@ struct RuntimeLayerTests {
         try await Fixture.withTemporaryDirectory { dir in
             // No run path at all: the loader would search the image's /lib.
             let bare = try SyntheticELF(type: 3, needed: ["libc.so.6"]).write(to: dir + "/bare")
-            let noPath = try #require(throws: ArcaError.self) { try RuntimeLayer.members(arcaInit: bare) }
+            let noPath = try #require(throws: ArcaError.self) { _ = try RuntimeLayer.members(arcaInit: bare) }
             #expect(noPath.code == .unsupported && noPath.message.contains("/.arca/lib"))
             // A run path into the image (as a dynamically linked Swift runtime adds).
             let outside = try SyntheticELF(needed: ["libc.so.6"], rpath: "/.arca/lib:/opt/swift/usr/lib/swift/linux").write(to: dir + "/outside")
-            let escape = try #require(throws: ArcaError.self) { try RuntimeLayer.members(arcaInit: outside) }
+            let escape = try #require(throws: ArcaError.self) { _ = try RuntimeLayer.members(arcaInit: outside) }
             #expect(escape.message.contains("/opt/swift/usr/lib/swift/linux"))
             // /bin/true from Debian: no run path.
-            #expect(throws: ArcaError.self) { try RuntimeLayer.members(arcaInit: "/bin/true") }
+            #expect(throws: ArcaError.self) { _ = try RuntimeLayer.members(arcaInit: "/bin/true") }
         }
     }
 
