@@ -22,7 +22,12 @@ extension InitMain {
     /// The process's arguments after the program name: the argv glibc handed to `.init_array`,
     /// or `CommandLine.arguments` where that did not happen (another libc).
     public static func commandLineArguments() -> [String] {
-        guard capturedCount > 0, let vector = capturedVector else { return Array(CommandLine.arguments.dropFirst()) }
+        capturedArguments() ?? Array(CommandLine.arguments.dropFirst())
+    }
+
+    /// The argv captured before `main` (after the program name), or nil if no libc handed it over.
+    static func capturedArguments() -> [String]? {
+        guard capturedCount > 0, let vector = capturedVector else { return nil }
         return arguments(count: capturedCount, vector: vector)
     }
 }

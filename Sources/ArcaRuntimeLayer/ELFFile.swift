@@ -30,6 +30,11 @@ public struct ELFFile: Sendable, Equatable {
     public let runpath: [String]
     /// File offsets of the `d_tag` fields of `DT_RUNPATH` entries.
     public let runpathTagOffsets: [Int]
+    /// `DF_1_PIE` is set in `DT_FLAGS_1`: an `ET_DYN` file that is a program, not a library.
+    public let isPositionIndependentExecutable: Bool
+
+    /// Whether the file is a program (not a library): `ET_EXEC`, `DF_1_PIE`, or with a loader.
+    public var isProgram: Bool { kind == .executable || isPositionIndependentExecutable || interpreter != nil }
 
     public static let machineX86_64: UInt16 = 62
     public static let machineAArch64: UInt16 = 183
@@ -101,6 +106,7 @@ public struct ELFFile: Sendable, Equatable {
         var rpath: [String] = []
         var runpath: [String] = []
         var runpathTagOffsets: [Int] = []
+        var pie = false
         if let dynamic {
             let entries = try Self.dynamicEntries(reader, dynamic)
             let strings = try Self.stringTable(reader, entries, segments)
@@ -118,6 +124,8 @@ public struct ELFFile: Sendable, Equatable {
                 case 29: // DT_RUNPATH
                     runpath += Self.split(try reader.string(in: strings, at: entry.value, "DT_RUNPATH"))
                     runpathTagOffsets.append(entry.offset)
+                case 0x6fff_fffb: // DT_FLAGS_1
+                    pie = pie || entry.value & 0x0800_0000 != 0 // DF_1_PIE
                 default:
                     break
                 }
@@ -130,6 +138,7 @@ public struct ELFFile: Sendable, Equatable {
         self.rpath = rpath
         self.runpath = runpath
         self.runpathTagOffsets = runpathTagOffsets
+        self.isPositionIndependentExecutable = pie
     }
 
     /// Reads and parses the file at `path` (following symlinks), refusing files over `limit` bytes.

@@ -112,6 +112,15 @@ struct RuntimeLayerTests {
         }
     }
 
+    @Test("a shared library given as arca-init is refused")
+    func library() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            let library = try SyntheticELF(interpreter: nil, soname: "libx.so").write(to: dir + "/libx.so")
+            let error = try #require(throws: ArcaError.self) { _ = try RuntimeLayer.members(arcaInit: library) }
+            #expect(error.code == .invalidArgument && error.message.contains("shared library"))
+        }
+    }
+
     @Test("a static binary ships alone")
     func staticBinary() throws {
         let members = try RuntimeLayer.members(arcaInit: "/bin/busybox")
@@ -121,7 +130,7 @@ struct RuntimeLayerTests {
 
 @Suite("Library resolution")
 struct LibraryResolverTests {
-    @Test("resolves recursively, once per name, through cycles, skipping other machines")
+    @Test("resolves recursively, once per name, through cycles, skipping other machines and dangling links")
     func recursive() async throws {
         try await Fixture.withTemporaryDirectory { dir in
             try FileSystem.makeDirectories(dir + "/first")
@@ -132,7 +141,9 @@ struct LibraryResolverTests {
             try SyntheticELF(needed: ["liba.so", "libc.so"], soname: "libb.so").write(to: dir + "/second/libb.so")
             try SyntheticELF(needed: ["ld-linux-x86-64.so.2"], soname: "libc.so").write(to: dir + "/second/libc.so")
             let root = try ELFFile(bytes: SyntheticELF(type: 2, needed: ["liba.so", "libb.so"]).build().bytes, name: "root")
-            let resolver = LibraryResolver(searchDirectories: [dir + "/first", dir + "/second"])
+            try FileSystem.makeDirectories(dir + "/dangling")
+            try Tool.check("ln", ["-s", dir + "/nowhere", dir + "/dangling/liba.so"])               // dangling link: skipped
+            let resolver = LibraryResolver(searchDirectories: [dir + "/dangling", dir + "/first", dir + "/second"])
             let found = try resolver.resolve(root, provided: ["ld-linux-x86-64.so.2"])
             #expect(found.map(\.name) == ["liba.so", "libb.so", "libc.so"])
             #expect(found.map(\.path) == [dir + "/first/liba.so", dir + "/second/libb.so", dir + "/second/libc.so"])
