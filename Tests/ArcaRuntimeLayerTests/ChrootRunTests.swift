@@ -84,6 +84,9 @@ struct ChrootRunTests {
 
             let (tar, _) = try RuntimeFixtures.layer(binary)
             try RuntimeFixtures.extract(tar, into: root)
+            // And the decoy libc breaks a program started by the good loader without our run path.
+            let searched = try Tool.run("chroot", [root, "/.arca/lib/ld.so", "/bin/true"])
+            #expect(searched.status != 0, "the decoy libc must break a program that searches the image's /lib")
             // Also point LD_LIBRARY_PATH at the decoys: DT_RPATH is searched before it.
             let result = try Tool.run("chroot", [root, RuntimeLayer.binaryPath, "--version"],
                                       environment: ["LD_LIBRARY_PATH": "/lib/x86_64-linux-gnu:/usr/lib"])

@@ -93,6 +93,8 @@ struct RuntimeLayerTests {
 
             let missing = try #require(throws: ArcaError.self) { _ = try RuntimeFixtures.layer(dir + "/none") }
             #expect(missing.code == .notFound)
+            let directory = try #require(throws: ArcaError.self) { _ = try RuntimeFixtures.layer(dir) }
+            #expect(directory.message.contains(dir))
         }
     }
 
