@@ -11,6 +11,13 @@ public enum InitMain {
     /// Exit status for a command-line error (as sysexits' EX_USAGE-style tools use 2).
     public static let usageStatus: Int32 = 2
 
+    /// The arguments after the program name, from C's `argc`/`argv`.
+    public static func arguments(count: Int32, vector: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> [String] {
+        guard count > 1 else { return [] }
+        return (1..<Int(count)).compactMap { index in vector[index].map { String(cString: $0) } }
+    }
+
+    /// Runs the command line `arguments` (without the program name).
     public static func run(arguments: [String]) -> Int32 {
         do {
             switch try InitCommandLine.parse(arguments) {

@@ -30,6 +30,11 @@ public struct ELFFile: Sendable, Equatable {
     public let runpath: [String]
     /// File offsets of the `d_tag` fields of `DT_RUNPATH` entries.
     public let runpathTagOffsets: [Int]
+    /// `DF_1_PIE` is set in `DT_FLAGS_1`: an `ET_DYN` file that is a program, not a library.
+    public let isPositionIndependentExecutable: Bool
+
+    /// Whether the file is a program (not a library): `ET_EXEC`, `DF_1_PIE`, or with a loader.
+    public var isProgram: Bool { kind == .executable || isPositionIndependentExecutable || interpreter != nil }
 
     public static let machineX86_64: UInt16 = 62
     public static let machineAArch64: UInt16 = 183
@@ -65,6 +70,11 @@ public struct ELFFile: Sendable, Equatable {
         machine = try reader.u16(18, "e_machine")
 
         let segments = try Self.programHeaders(reader)
+        // A loader maps PT_LOAD file ranges; past the end of the file they fault at run time.
+        for segment in segments where segment.type == 1 {
+            _ = try reader.range(segment.offset, segment.fileSize, "PT_LOAD segment")
+        }
+        try Self.checkSectionHeaders(reader)
         var interpreter: String?
         var interpreterRange: Range<Int>?
         var dynamic: Range<Int>?
@@ -96,6 +106,7 @@ public struct ELFFile: Sendable, Equatable {
         var rpath: [String] = []
         var runpath: [String] = []
         var runpathTagOffsets: [Int] = []
+        var pie = false
         if let dynamic {
             let entries = try Self.dynamicEntries(reader, dynamic)
             let strings = try Self.stringTable(reader, entries, segments)
@@ -113,6 +124,8 @@ public struct ELFFile: Sendable, Equatable {
                 case 29: // DT_RUNPATH
                     runpath += Self.split(try reader.string(in: strings, at: entry.value, "DT_RUNPATH"))
                     runpathTagOffsets.append(entry.offset)
+                case 0x6fff_fffb: // DT_FLAGS_1
+                    pie = pie || entry.value & 0x0800_0000 != 0 // DF_1_PIE
                 default:
                     break
                 }
@@ -125,6 +138,7 @@ public struct ELFFile: Sendable, Equatable {
         self.rpath = rpath
         self.runpath = runpath
         self.runpathTagOffsets = runpathTagOffsets
+        self.isPositionIndependentExecutable = pie
     }
 
     /// Reads and parses the file at `path` (following symlinks), refusing files over `limit` bytes.
@@ -169,6 +183,16 @@ public struct ELFFile: Sendable, Equatable {
             return Segment(type: try reader.u32(base, "p_type"), offset: try reader.u64(base + 8, "p_offset"),
                            virtualAddress: try reader.u64(base + 16, "p_vaddr"), fileSize: try reader.u64(base + 32, "p_filesz"))
         }
+    }
+
+    /// The section header table is not needed to load, but one that runs past the end of the
+    /// file shows the file was cut short (debug sections come last).
+    private static func checkSectionHeaders(_ reader: ELFReader) throws {
+        let offset = try reader.u64(40, "e_shoff")
+        let entrySize = try reader.u16(58, "e_shentsize")
+        let count = try reader.u16(60, "e_shnum")
+        guard offset != 0, count != 0 else { return }
+        _ = try reader.range(offset, UInt64(count) * UInt64(entrySize), "section header table")
     }
 
     private static func dynamicEntries(_ reader: ELFReader, _ range: Range<Int>) throws -> [DynamicEntry] {

@@ -76,7 +76,7 @@ public struct LibraryResolver: Sendable {
                     continue
                 }
                 return (file, bytes, path)
-            } catch let error as ArcaError where error.code == .invalidFormat || error.code == .unsupported {
+            } catch let error as ArcaError where [.invalidFormat, .unsupported, .notFound].contains(error.code) {
                 skipped.append("\(path) (\(error.message))")
             }
         }

@@ -19,7 +19,7 @@ extension RuntimeLayer {
         }
         let running = try executable ?? currentExecutable()
         let directory = running.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let candidate = (directory.isEmpty ? "" : directory) + "/arca-init"
+        let candidate = directory + "/arca-init"
         guard isExecutableFile(candidate) else {
             throw ArcaError(.notFound, "no arca-init next to \(running) (looked for \(candidate)); build it with `swift build --product arca-init` or set ARCA_INIT to its path")
         }

@@ -34,6 +34,11 @@ public enum RuntimeLayer {
             self.searchDirectories = searchDirectories
             self.fileSizeLimit = fileSizeLimit
         }
+
+        /// The defaults with the time taken from `SOURCE_DATE_EPOCH` (0 when unset).
+        public static func fromEnvironment() throws -> Options {
+            Options(modificationTime: try sourceDateEpoch() ?? 0)
+        }
     }
 
     /// One member of the layer.
@@ -69,7 +74,7 @@ public enum RuntimeLayer {
         let loaded = try ELFFile.load(path: arcaInit, limit: options.fileSizeLimit)
         let binary = loaded.file
         var bytes = loaded.bytes
-        guard binary.kind == .executable || binary.interpreter != nil else {
+        guard binary.isProgram else {
             throw ArcaError(.invalidArgument, "\(arcaInit) is a shared library, not an executable")
         }
         var members: [Member] = [
@@ -96,20 +101,20 @@ public enum RuntimeLayer {
         var provided: Set<String> = [loaderName]
         if let soname = loader.soname { provided.insert(soname) }
         let libraries = try resolver.resolve(binary, provided: provided)
+        let linkName = ArchivePath.baseName(interpreterPath)
+        if libraries.contains(where: { $0.name == linkName }) {
+            throw ArcaError(.alreadyExists, "a library named \(linkName) would collide with the loader link \(interpreterPath)")
+        }
 
         try ELFPatch.retarget(&bytes, binary, interpreter: interpreterPath)
         members.append(Member(path: binaryPath, mode: 0o755, content: .file(bytes), source: arcaInit))
         members.append(Member(path: libraryDirectory, mode: 0o755, content: .directory, source: ""))
         members.append(Member(path: libraryDirectory + "/" + loaderName, mode: 0o755, content: .file(loaderBytes), source: interpreter))
-        let linkName = ArchivePath.baseName(interpreterPath)
         if loaderName != linkName {
             members.append(Member(path: interpreterPath, mode: 0o777, content: .symlink(loaderName), source: ""))
         }
-        for library in libraries where library.name != linkName {
+        for library in libraries {
             members.append(Member(path: libraryDirectory + "/" + library.name, mode: 0o644, content: .file(library.bytes), source: library.path))
-        }
-        if libraries.contains(where: { $0.name == linkName }) {
-            throw ArcaError(.alreadyExists, "a library named \(linkName) would collide with the loader link \(interpreterPath)")
         }
         return members.sorted { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
     }

@@ -6,4 +6,4 @@ import Glibc
 import Musl
 #endif
 
-exit(InitMain.run(arguments: Array(CommandLine.arguments.dropFirst())))
+exit(InitMain.run(arguments: InitMain.commandLineArguments()))

@@ -37,6 +37,27 @@ struct ChrootRunTests {
         }
     }
 
+    @Test("runc runs /.arca/bin/arca-init --version as the container process on the busybox rootfs")
+    func runc() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            let root = dir + "/rootfs"
+            try RuntimeFixtures.busyboxRootfs(at: root)
+            let (tar, _) = try RuntimeFixtures.layer(try RuntimeFixtures.arcaInit())
+            try RuntimeFixtures.extract(tar, into: root)
+            // runc's default spec (namespaces, /proc, /dev), made non-interactive and read-only.
+            try Tool.check("runc", ["spec", "--bundle", dir])
+            let edited = try Tool.check("jq", [
+                ".process.terminal = false | .process.args = [\"\(RuntimeLayer.binaryPath)\", \"--version\"] | .root.path = \"rootfs\" | .root.readonly = true",
+                dir + "/config.json"]).stdout
+            try FileSystem.writeAtomically(Array(edited.utf8), to: dir + "/config.json")
+            let id = "arca-runtime-test-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+            defer { _ = try? Tool.run("runc", ["delete", "--force", id]) }
+            let result = try Tool.run("timeout", ["120", "runc", "run", "--bundle", dir, id])
+            #expect(result.status == 0, "stderr: \(result.stderr)")
+            #expect(result.stdout == InitVersion.line + "\n")
+        }
+    }
+
     @Test("with the image's own (broken) libc in every standard place, arca-init still uses its own")
     func foreignLibc() async throws {
         try await Fixture.withTemporaryDirectory { dir in
@@ -63,6 +84,9 @@ struct ChrootRunTests {
 
             let (tar, _) = try RuntimeFixtures.layer(binary)
             try RuntimeFixtures.extract(tar, into: root)
+            // And the decoy libc breaks a program started by the good loader without our run path.
+            let searched = try Tool.run("chroot", [root, "/.arca/lib/ld.so", "/bin/true"])
+            #expect(searched.status != 0, "the decoy libc must break a program that searches the image's /lib")
             // Also point LD_LIBRARY_PATH at the decoys: DT_RPATH is searched before it.
             let result = try Tool.run("chroot", [root, RuntimeLayer.binaryPath, "--version"],
                                       environment: ["LD_LIBRARY_PATH": "/lib/x86_64-linux-gnu:/usr/lib"])

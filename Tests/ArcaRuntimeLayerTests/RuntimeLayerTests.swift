@@ -17,7 +17,7 @@ struct RuntimeLayerTests {
         // glibc's ldd is the oracle: every "name => path" line (not the vDSO, not the loader).
         let ldd = try Tool.check("ldd", [binary]).stdout
         let libraries = ldd.split(separator: "\n").filter { $0.contains(" => ") }
-            .compactMap { $0.split(separator: " ").first.map(String.init) }
+            .compactMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).first.map(String.init) }
         #expect(libraries.contains("libc.so.6"))
         var expected = [".arca", ".arca/bin", ".arca/bin/arca-init", ".arca/lib", ".arca/lib/" + loader, ".arca/lib/ld.so"]
         expected += libraries.map { ".arca/lib/" + $0 }
@@ -78,21 +78,23 @@ struct RuntimeLayerTests {
         try await Fixture.withTemporaryDirectory { dir in
             let script = dir + "/script"
             try FileSystem.writeAtomically(Array("#!/bin/sh\necho arca-init 0.1.0\n".utf8), to: script)
-            let notELF = try #require(throws: ArcaError.self) { try RuntimeFixtures.layer(script) }
+            let notELF = try #require(throws: ArcaError.self) { _ = try RuntimeFixtures.layer(script) }
             #expect(notELF.code == .invalidFormat)
             #expect(notELF.message.contains(script) && notELF.message.contains("not an ELF"))
 
             let real = try FileSystem.readFile(try RuntimeFixtures.arcaInit(), limit: 1 << 30)
-            for length in [10, 64, 1000, real.count / 2] {
+            for length in [10, 64, 1000, real.count / 2, real.count - 1] {
                 let truncated = dir + "/truncated-\(length)"
                 try FileSystem.writeAtomically(Array(real[..<length]), to: truncated)
-                let error = try #require(throws: ArcaError.self) { try RuntimeFixtures.layer(truncated) }
+                let error = try #require(throws: ArcaError.self) { _ = try RuntimeFixtures.layer(truncated) }
                 #expect(error.code == .invalidFormat, "\(error)")
                 #expect(error.message.contains("truncated"), "\(error)")
             }
 
-            let missing = try #require(throws: ArcaError.self) { try RuntimeFixtures.layer(dir + "/none") }
+            let missing = try #require(throws: ArcaError.self) { _ = try RuntimeFixtures.layer(dir + "/none") }
             #expect(missing.code == .notFound)
+            let directory = try #require(throws: ArcaError.self) { _ = try RuntimeFixtures.layer(dir) }
+            #expect(directory.message.contains(dir))
         }
     }
 
@@ -101,14 +103,23 @@ struct RuntimeLayerTests {
         try await Fixture.withTemporaryDirectory { dir in
             // No run path at all: the loader would search the image's /lib.
             let bare = try SyntheticELF(type: 3, needed: ["libc.so.6"]).write(to: dir + "/bare")
-            let noPath = try #require(throws: ArcaError.self) { try RuntimeLayer.members(arcaInit: bare) }
+            let noPath = try #require(throws: ArcaError.self) { _ = try RuntimeLayer.members(arcaInit: bare) }
             #expect(noPath.code == .unsupported && noPath.message.contains("/.arca/lib"))
             // A run path into the image (as a dynamically linked Swift runtime adds).
             let outside = try SyntheticELF(needed: ["libc.so.6"], rpath: "/.arca/lib:/opt/swift/usr/lib/swift/linux").write(to: dir + "/outside")
-            let escape = try #require(throws: ArcaError.self) { try RuntimeLayer.members(arcaInit: outside) }
+            let escape = try #require(throws: ArcaError.self) { _ = try RuntimeLayer.members(arcaInit: outside) }
             #expect(escape.message.contains("/opt/swift/usr/lib/swift/linux"))
             // /bin/true from Debian: no run path.
-            #expect(throws: ArcaError.self) { try RuntimeLayer.members(arcaInit: "/bin/true") }
+            #expect(throws: ArcaError.self) { _ = try RuntimeLayer.members(arcaInit: "/bin/true") }
+        }
+    }
+
+    @Test("a shared library given as arca-init is refused")
+    func library() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            let library = try SyntheticELF(interpreter: nil, soname: "libx.so").write(to: dir + "/libx.so")
+            let error = try #require(throws: ArcaError.self) { _ = try RuntimeLayer.members(arcaInit: library) }
+            #expect(error.code == .invalidArgument && error.message.contains("shared library"))
         }
     }
 
@@ -121,7 +132,7 @@ struct RuntimeLayerTests {
 
 @Suite("Library resolution")
 struct LibraryResolverTests {
-    @Test("resolves recursively, once per name, through cycles, skipping other machines")
+    @Test("resolves recursively, once per name, through cycles, skipping other machines and dangling links")
     func recursive() async throws {
         try await Fixture.withTemporaryDirectory { dir in
             try FileSystem.makeDirectories(dir + "/first")
@@ -132,7 +143,9 @@ struct LibraryResolverTests {
             try SyntheticELF(needed: ["liba.so", "libc.so"], soname: "libb.so").write(to: dir + "/second/libb.so")
             try SyntheticELF(needed: ["ld-linux-x86-64.so.2"], soname: "libc.so").write(to: dir + "/second/libc.so")
             let root = try ELFFile(bytes: SyntheticELF(type: 2, needed: ["liba.so", "libb.so"]).build().bytes, name: "root")
-            let resolver = LibraryResolver(searchDirectories: [dir + "/first", dir + "/second"])
+            try FileSystem.makeDirectories(dir + "/dangling")
+            try Tool.check("ln", ["-s", dir + "/nowhere", dir + "/dangling/liba.so"])               // dangling link: skipped
+            let resolver = LibraryResolver(searchDirectories: [dir + "/dangling", dir + "/first", dir + "/second"])
             let found = try resolver.resolve(root, provided: ["ld-linux-x86-64.so.2"])
             #expect(found.map(\.name) == ["liba.so", "libb.so", "libc.so"])
             #expect(found.map(\.path) == [dir + "/first/liba.so", dir + "/second/libb.so", dir + "/second/libc.so"])
