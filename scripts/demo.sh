@@ -65,6 +65,6 @@ step "The sealed image is an ordinary image: umoci unpacks it; the web root is n
 umoci unpack --image "$work/sealed:1.0" "$work/sealed-bundle" >/dev/null
 ls -A "$work/sealed-bundle/rootfs" "$work/sealed-bundle/rootfs/.arca"
 [ ! -e "$work/sealed-bundle/rootfs/var/www/index.html" ] && echo "/var/www/index.html: only inside the encrypted shield blob"
-chroot "$work/sealed-bundle/rootfs" /.arca/bin/arca-init --version || true
+chroot "$work/sealed-bundle/rootfs" /.arca/bin/arca-init --version   # its own loader and libc
 
 step "Done. Next stages (keeper, run) arrive with their issues."
