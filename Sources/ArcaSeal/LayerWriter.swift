@@ -44,13 +44,15 @@ struct LayerWriter {
     }
 }
 
-/// Writes a small deterministic layer from in-memory or on-disk files (the shield layer), gzip'd,
-/// into the destination; returns its descriptor and diff_id.
+/// Writes a deterministic layer of given files (the shield layer) into the destination, as an
+/// uncompressed tar: its content is ciphertext and hashes, which no compressor can shrink.
+/// Returns its descriptor and diff_id (the same digest).
 func putFileLayer(_ files: [(path: String, content: FileContent)], directories: [String], to destination: any ImageDestination,
-                  modificationTime: Int64, compressionLevel: Int32) throws -> (descriptor: Descriptor, diffID: Digest) {
+                  modificationTime: Int64) throws -> (descriptor: Descriptor, diffID: Digest) {
     var diffID = ""
-    let descriptor = try destination.putBlob(mediaType: MediaType.ociLayerGzip) { sink in
-        let plain = HashingSink(LayerCompression.gzip.compressing(sink, level: compressionLevel))
+    let mediaType = destination.acceptedLayerCompressions == [.none] ? MediaType.dockerLayer : MediaType.ociLayer
+    let descriptor = try destination.putBlob(mediaType: mediaType) { sink in
+        let plain = HashingSink(sink)
         let writer = TarWriter(sink: plain)
         let time = TarTime(seconds: modificationTime)
         for directory in directories {

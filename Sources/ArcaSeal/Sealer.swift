@@ -111,8 +111,7 @@ public struct Sealer {
             (SealedLayout.indexPath, .bytes(shield.index.bytes)),
         ]
         if let blob = shield.blobPath { files.insert((SealedLayout.blobPath, .file(blob)), at: 0) }
-        let shieldLayer = try putFileLayer(files, directories: [".arca", ".arca/shield"], to: destination,
-                                           modificationTime: time, compressionLevel: options.compressionLevel)
+        let shieldLayer = try putFileLayer(files, directories: [".arca", ".arca/shield"], to: destination, modificationTime: time)
 
         let layers = written.map(\.descriptor) + [runtime.descriptor, shieldLayer.descriptor]
         let diffIDs = written.map(\.diffID) + [runtime.diffID, shieldLayer.diffID]
