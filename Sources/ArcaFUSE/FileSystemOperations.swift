@@ -1,3 +1,5 @@
+import CFuse
+
 /// The attributes of one inode, as `stat` reports them.
 public struct FileAttributes: Sendable, Hashable {
     public var inode: UInt64
@@ -88,4 +90,11 @@ public protocol FileSystemOperations: AnyObject, Sendable {
     func extendedAttribute(inode: UInt64, name: UnsafeRawBufferPointer) throws -> [UInt8]
     func extendedAttributeNames(inode: UInt64) throws -> [[UInt8]]
     func statistics() throws -> FileSystemStatistics
+}
+
+extension FileAttributes {
+    /// The `st_rdev` value of a device node (glibc's `makedev`).
+    public static func deviceNumber(major: UInt32, minor: UInt32) -> UInt64 {
+        UInt64(arca_fuse_makedev(major, minor))
+    }
 }
