@@ -83,7 +83,10 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(name: "arca", dependencies: ["ArcaCommands"], exclude: ["README.md"], swiftSettings: strict),
         // the runtime: PID 1 of every sealed image (see docs/RUNTIME.md)
+        .target(name: "CArcaShim", exclude: ["README.md"]),
+        .target(name: "ArcaOS", dependencies: ["ArcaCore", "CArcaShim"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "ArcaInit", dependencies: ["ArcaCore"], exclude: ["README.md"], swiftSettings: strict),
+        .executableTarget(name: "arca-test-supervisor", dependencies: ["ArcaOS"], swiftSettings: strict),
         .executableTarget(
             name: "arca-init",
             dependencies: ["ArcaInit"],
@@ -106,6 +109,7 @@ let package = Package(
         .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaCommands", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaSealTests", dependencies: ["ArcaSeal", "ArcaShield", "ArcaCrypto", "ArcaOCI", "ArcaTestSupport"],
                     swiftSettings: strict),
+        .testTarget(name: "ArcaOSTests", dependencies: ["ArcaOS", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaRuntimeLayerTests", dependencies: ["ArcaRuntimeLayer", "ArcaInit", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaRootFSTests", dependencies: ["ArcaRootFS", "ArcaFUSE", "ArcaSeal", "ArcaShield", "ArcaCrypto", "ArcaOCI",
                                                           "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
