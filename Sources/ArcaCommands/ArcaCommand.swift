@@ -8,7 +8,7 @@ public struct ArcaCommand: AsyncParsableCommand {
         commandName: "arca",
         abstract: "Turn container images into confidential images, and run them.",
         version: version,
-        subcommands: [])
+        subcommands: [KeeperCommand.self, SessionCommand.self])
 
     public init() {}
 }
