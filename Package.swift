@@ -55,18 +55,21 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
+            exclude: ["Sim/README.md"],
             swiftSettings: strict),
         // sessions (YAML policies) and the keeper's wire types (linked by arca-init: no NIO)
         .target(
             name: "ArcaSession",
-            dependencies: ["ArcaCore", "ArcaAttestation", .product(name: "Crypto", package: "swift-crypto"),
+            dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "Yams", package: "Yams")],
+            exclude: ["README.md"],
             swiftSettings: strict),
         .target(
             name: "ArcaKeeperAPI",
             dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "X509", package: "swift-certificates"),
                            .product(name: "SwiftASN1", package: "swift-asn1")],
+            exclude: ["README.md"],
             swiftSettings: strict),
         // format
         .target(name: "ArcaShield", dependencies: ["ArcaCore", "ArcaCrypto"], swiftSettings: strict),
@@ -76,8 +79,6 @@ let package = Package(
             dependencies: [
                 "ArcaCore", "ArcaSession", "ArcaKeeperAPI", "ArcaAttestation",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -89,19 +90,18 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strict),
         .target(
             name: "ArcaKeeperClient",
             dependencies: [
                 "ArcaCore", "ArcaKeeperAPI",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strict),
         // top
         .target(
@@ -126,7 +126,10 @@ let package = Package(
             name: "ArcaKeeperTests",
             dependencies: ["ArcaKeeper", "ArcaKeeperClient", "ArcaKeeperAPI", "ArcaSession", "ArcaAttestation",
                            "ArcaCommands", "ArcaTestSupport",
-                           .product(name: "Crypto", package: "swift-crypto")],
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict),
         .testTarget(
             name: "ArcaCommandsTests",

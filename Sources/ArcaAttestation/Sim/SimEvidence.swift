@@ -62,8 +62,10 @@ public enum SimPlatform {
         } catch {
             throw ArcaError(.invalidFormat, "sim evidence is not a {body, signature} json object")
         }
-        guard let bodyData = Data(base64Encoded: envelope.body), let signature = Data(base64Encoded: envelope.signature) else {
-            throw ArcaError(.invalidFormat, "sim evidence body or signature is not base64")
+        // Canonical base64 only (re-encoding must give the same text): no malleable padding bits.
+        guard let bodyData = Data(base64Encoded: envelope.body), let signature = Data(base64Encoded: envelope.signature),
+              bodyData.base64EncodedString() == envelope.body, signature.base64EncodedString() == envelope.signature else {
+            throw ArcaError(.invalidFormat, "sim evidence body or signature is not canonical base64")
         }
         let body: SimEvidenceBody
         do {

@@ -3,12 +3,12 @@ import ArcaCore
 /// A refused request: an HTTP status, a stable machine-readable reason (also written to the audit
 /// log and counted in `/metrics`), and a message for humans. Never carries a key.
 public struct Denial: Error, Sendable, Equatable, CustomStringConvertible {
-    public var status: Int
+    public var httpStatus: Int
     public var reason: Reason
     public var message: String
 
     public init(_ status: Int, _ reason: Reason, _ message: String) {
-        self.status = status
+        self.httpStatus = status
         self.reason = reason
         self.message = message
     }

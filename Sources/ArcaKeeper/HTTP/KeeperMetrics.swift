@@ -41,14 +41,14 @@ public final class KeeperMetrics: Sendable {
 
     public func exposition() -> String { registry.emitToString() }
 
-    private static let requests = MetricNameDescriptor(namespace: "arca", subsystem: "keeper", metricName: "requests",
-                                                       unitName: "total", helpText: "HTTP requests by route and status class")
-    private static let latency = MetricNameDescriptor(namespace: "arca", subsystem: "keeper", metricName: "request_duration",
-                                                      unitName: "seconds", helpText: "HTTP request latency by route")
-    private static let denials = MetricNameDescriptor(namespace: "arca", subsystem: "keeper", metricName: "denials",
-                                                      unitName: "total", helpText: "Denied requests by reason")
-    private static let releases = MetricNameDescriptor(namespace: "arca", subsystem: "keeper", metricName: "releases",
-                                                       unitName: "total", helpText: "Key releases by evidence kind")
+    private static var requests: MetricNameDescriptor { MetricNameDescriptor(namespace: "arca", subsystem: "keeper", metricName: "requests",
+                                                       unitName: "total", helpText: "HTTP requests by route and status class") }
+    private static var latency: MetricNameDescriptor { MetricNameDescriptor(namespace: "arca", subsystem: "keeper", metricName: "request_duration",
+                                                      unitName: "seconds", helpText: "HTTP request latency by route") }
+    private static var denials: MetricNameDescriptor { MetricNameDescriptor(namespace: "arca", subsystem: "keeper", metricName: "denials",
+                                                      unitName: "total", helpText: "Denied requests by reason") }
+    private static var releases: MetricNameDescriptor { MetricNameDescriptor(namespace: "arca", subsystem: "keeper", metricName: "releases",
+                                                       unitName: "total", helpText: "Key releases by evidence kind") }
     private static let buckets: [Duration] = [
         .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
         .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),

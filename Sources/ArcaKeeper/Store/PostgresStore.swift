@@ -274,6 +274,7 @@ public final class PostgresStore: KeeperStore, Service {
     }
 
     /// Maps driver errors to `ArcaError(.io)`, keeping `ArcaError`s (from transforms) as they are.
+    @discardableResult
     private func run<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()

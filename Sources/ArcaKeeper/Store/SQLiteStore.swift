@@ -14,7 +14,6 @@ public final class SQLiteStore: KeeperStore {
     /// Opens (creating) the database at `path`; the file is 0600 (it holds owners and the audit log).
     public init(path: String) throws {
         var config = Configuration()
-        config.defaultTransactionKind = .immediate
         config.busyMode = .timeout(10)
         do {
             pool = try DatabasePool(path: path, configuration: config)
