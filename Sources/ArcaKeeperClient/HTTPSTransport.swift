@@ -4,6 +4,13 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import Synchronization
+
+/// Remembers whether the server presented a key other than the pinned one, so that however the
+/// failed handshake surfaces (connect error, closed channel), the caller gets a pin error.
+private final class PinOutcome: Sendable {
+    let mismatch = Atomic<Bool>(false)
+}
 
 /// One HTTPS request per connection over TLS 1.3, the server recognised by its pin (SHA-256 of its
 /// SubjectPublicKeyInfo) rather than a CA, optionally presenting a client identity.
@@ -32,6 +39,19 @@ struct HTTPSTransport: Sendable {
     func send(method: HTTPMethod, path: String, body: [UInt8]?) async throws -> (status: Int, body: [UInt8]) {
         let pin = self.pin
         let sslContext = self.sslContext
+        let outcome = PinOutcome()
+        do {
+            return try await exchange(method: method, path: path, body: body, pin: pin, sslContext: sslContext, outcome: outcome)
+        } catch {
+            if outcome.mismatch.load(ordering: .relaxed) {
+                throw ArcaError(.integrity, "the server at \(host):\(port) does not hold the key of --keeper-pin \(pin); refusing it")
+            }
+            throw error
+        }
+    }
+
+    private func exchange(method: HTTPMethod, path: String, body: [UInt8]?, pin: String, sslContext: NIOSSLContext,
+                          outcome: PinOutcome) async throws -> (status: Int, body: [UInt8]) {
         let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
         do {
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -42,6 +62,7 @@ struct HTTPSTransport: Sendable {
                             // The pin replaces CA validation: accept exactly the pinned key.
                             guard let leaf = certificates.first, let spki = try? leaf.extractPublicKey().toSPKIBytes(),
                                   sha256Hex(spki) == pin else {
+                                outcome.mismatch.store(true, ordering: .relaxed)
                                 promise.succeed(.failed)
                                 return
                             }

@@ -38,17 +38,12 @@ actor PostgresCluster {
     func url() throws -> String {
         if let baseURL { return baseURL }
         let dir = "/tmp/arca-keeper-pg-\(getpid())"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["\(Self.repositoryRoot)/scripts/postgres.sh", "start", dir, "\(getpid())"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        process.waitUntilExit()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        guard process.terminationStatus == 0, output.hasPrefix("postgres://") else {
-            throw ArcaError(.io, "scripts/postgres.sh start failed (status \(process.terminationStatus))")
+        let urlFile = "\(dir).url"
+        let status = runShell("'\(Self.repositoryRoot)/scripts/postgres.sh' start '\(dir)' \(getpid()) > '\(urlFile)'")
+        let output = (try? String(contentsOfFile: urlFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        try? FileManager.default.removeItem(atPath: urlFile)
+        guard status == 0, output.hasPrefix("postgres://") else {
+            throw ArcaError(.io, "scripts/postgres.sh start failed (status \(status))")
         }
         baseURL = output
         return output
@@ -65,7 +60,8 @@ actor PostgresCluster {
             try await client.query("CREATE DATABASE \(unescaped: name)")
             group.cancelAll()
         }
-        return base.replacingOccurrences(of: "/postgres", with: "/\(name)", options: .backwards)
+        guard let slash = base.lastIndex(of: "/") else { throw ArcaError(.invalidArgument, "bad url \(base)") }
+        return base[..<slash] + "/" + name
     }
 
     static func configuration(_ url: String) throws -> PostgresClient.Configuration {
@@ -77,11 +73,27 @@ actor PostgresCluster {
     }
 }
 
+/// Runs a shell command and waits for it (posix_spawn + waitpid: Foundation's `Process.waitUntilExit`
+/// can hang inside Swift concurrency on Linux). Returns the exit status.
+func runShell(_ command: String) -> Int32 {
+    var pid: pid_t = 0
+    let args: [String] = ["/bin/bash", "-c", command]
+    let argv: [UnsafeMutablePointer<CChar>?] = args.map { arg in arg.withCString { strdup($0) } } + [nil]
+    defer { argv.forEach { free($0) } }
+    guard posix_spawn(&pid, "/bin/bash", nil, nil, argv, environ) == 0 else { return -1 }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+}
+
 /// Runs `body` with a migrated store of `kind` (the PostgreSQL pool runs for the duration).
 func withStore<T: Sendable>(_ kind: StoreKind, databaseURL: String? = nil,
                             _ body: @escaping @Sendable (any KeeperStore, String) async throws -> T) async throws -> T {
     try await Fixture.withTemporaryDirectory { dir in
-        let url: String? = kind == .postgres ? try await (databaseURL ?? PostgresCluster.shared.freshDatabase()) : nil
+        var url: String? = nil
+        if kind == .postgres {
+            if let databaseURL { url = databaseURL } else { url = try await PostgresCluster.shared.freshDatabase() }
+        }
         let configuration = KeeperService.Configuration(dataDirectory: dir, databaseURL: url)
         return try await KeeperService.withStore(configuration, logger: Logger(label: "test")) { store in
             try await body(store, dir)

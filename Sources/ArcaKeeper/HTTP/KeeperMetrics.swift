@@ -32,7 +32,8 @@ public final class KeeperMetrics: Sendable {
         registry.makeCounter(descriptor: Self.releases, labels: [("kind", kind)]).increment()
     }
 
-    func observe(_ event: KeeperEvent) {
+    /// Feeds a keeper event (denial or release) into the counters.
+    public func observe(_ event: KeeperEvent) {
         switch event {
         case .denied(let reason): denied(reason)
         case .released(let kind): released(kind)

@@ -61,7 +61,7 @@ struct KeeperRoutes {
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: KeeperAPI.maximumBodySize)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw await keeper.deny(Denial(413, .bodyTooLarge, "request body is over the \(KeeperAPI.maximumBodySize) byte limit"),
                                     action: action, client: context.clientLabel)
         }

@@ -122,7 +122,9 @@ public final class PostgresStore: KeeperStore, Service {
     }
 
     public func session(named name: String) async throws -> StoredSession? {
-        try await sessions("SELECT name, owner, version, hash, sealed, created_at, updated_at FROM sessions WHERE name = \(name)").first
+        // PostgreSQL text cannot hold NUL, so no stored name contains one.
+        guard !name.utf8.contains(0) else { return nil }
+        return try await sessions("SELECT name, owner, version, hash, sealed, created_at, updated_at FROM sessions WHERE name = \(name)").first
     }
 
     public func sessions(ownedBy owner: String) async throws -> [StoredSession] {
@@ -164,7 +166,8 @@ public final class PostgresStore: KeeperStore, Service {
     }
 
     public func redeemNonce(_ nonce: String) async throws -> NonceRecord? {
-        try await run("redeem nonce") {
+        guard !nonce.utf8.contains(0) else { return nil }
+        return try await run("redeem nonce") {
             try await client.query("DELETE FROM nonces WHERE nonce = \(nonce) RETURNING nonce, session, service, expires_at",
                                    logger: logger).collect().first.map { row in
                 let (nonce, session, service, expires) = try row.decode((String, String, String, Double).self)
@@ -190,7 +193,8 @@ public final class PostgresStore: KeeperStore, Service {
     }
 
     public func platform(id: String) async throws -> PlatformRecord? {
-        try await platforms("SELECT id, public_key, label, added_at FROM platforms WHERE id = \(id)").first
+        guard !id.utf8.contains(0) else { return nil }
+        return try await platforms("SELECT id, public_key, label, added_at FROM platforms WHERE id = \(id)").first
     }
 
     public func platforms() async throws -> [PlatformRecord] {
@@ -280,6 +284,9 @@ public final class PostgresStore: KeeperStore, Service {
             return try await body()
         } catch let error as ArcaError {
             throw error
+        } catch let error as PostgresTransactionError where error.closureError is ArcaError {
+            // A transform's own refusal (a lost compare-and-swap), after the rollback.
+            throw error.closureError as? ArcaError ?? ArcaError(.io, "postgresql \(what) failed")
         } catch {
             throw ArcaError(.io, "postgresql \(what) failed: \(String(reflecting: error).prefix(300))")
         }
