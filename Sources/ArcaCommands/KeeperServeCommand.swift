@@ -2,6 +2,9 @@ import ArcaCore
 import ArcaKeeper
 import ArgumentParser
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `arca keeper serve`: HTTPS (TLS 1.3) until SIGTERM.
 struct KeeperServeCommand: AsyncParsableCommand {
@@ -40,8 +43,20 @@ struct KeeperServeCommand: AsyncParsableCommand {
             nonceLifetime: Double(nonceSeconds))
         try await KeeperService.run(configuration, logger: logger) { pin, created, boundPort in
             let note = created ? "created a new TLS identity in \(store.data)" : "TLS identity from \(store.data)"
-            print("keeper listening on https://\(host):\(boundPort) (\(note))")
-            print("keeper pin (--keeper-pin): \(pin)")
+            // Written straight to fd 1: stdout may be a pipe, and scripts wait for the pin line.
+            writeStandardOutput("keeper listening on https://\(host):\(boundPort) (\(note))\nkeeper pin (--keeper-pin): \(pin)\n")
         }
+    }
+}
+
+/// Writes unbuffered to standard output.
+func writeStandardOutput(_ text: String) {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress! + offset, $0.count - offset) }
+        if written < 0 && errno == EINTR { continue }
+        guard written > 0 else { return }
+        offset += written
     }
 }

@@ -272,7 +272,7 @@ public final class Keeper: Sendable {
         } catch let denial as Denial {
             observer?(.denied(denial.reason))
             logger.warning("denied", metadata: ["action": "\(action)", "reason": "\(denial.reason.rawValue)",
-                                                "session": "\(entry.session)", "message": "\(denial.message)"])
+                                                "session": "\(entry.session)", "detail": "\(denial.message)"])
             try await store.appendAudit(AuditEvent(time: clock(), action: action, outcome: "denied", reason: denial.reason.rawValue,
                                                    session: entry.session, client: client ?? "", detail: denial.message))
             throw denial
@@ -312,7 +312,7 @@ extension Keeper {
     /// Records a denial found outside the keeper's operations (body limits, malformed JSON) and returns it.
     public func deny(_ denial: Denial, action: String, session: String = "", client: String) async -> Denial {
         observer?(.denied(denial.reason))
-        logger.warning("denied", metadata: ["action": "\(action)", "reason": "\(denial.reason.rawValue)", "message": "\(denial.message)"])
+        logger.warning("denied", metadata: ["action": "\(action)", "reason": "\(denial.reason.rawValue)", "detail": "\(denial.message)"])
         try? await store.appendAudit(AuditEvent(time: clock(), action: action, outcome: "denied", reason: denial.reason.rawValue,
                                                 session: session, client: client, detail: denial.message))
         return denial
