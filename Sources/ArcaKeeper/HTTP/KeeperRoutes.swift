@@ -11,12 +11,18 @@ struct KeeperRoutes {
     func register(on router: Router<KeeperContext>) {
         router.get("/healthz") { _, _ in Self.text("ok\n") }
         router.get("/readyz") { _, _ in
-            do {
-                _ = try await keeper.store.auditEvents(limit: 1)
-                return Self.text("ready\n")
-            } catch {
-                return Self.text("store unreachable\n", status: .serviceUnavailable)
+            // A database that does not answer within 2 s is as bad as one that refuses.
+            let ready = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { (try? await keeper.store.auditEvents(limit: 1)) != nil }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(2))
+                    return false
+                }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
             }
+            return ready ? Self.text("ready\n") : Self.text("store unreachable\n", status: .serviceUnavailable)
         }
         router.get("/metrics") { _, _ in Self.text(metrics.exposition(), contentType: "text/plain; version=0.0.4") }
 
