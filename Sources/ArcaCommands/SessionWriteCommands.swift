@@ -1,6 +1,9 @@
 import ArcaCore
 import ArcaSession
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `arca session create FILE`: the caller's client key becomes the owner.
 struct SessionCreateCommand: AsyncParsableCommand {
@@ -38,6 +41,14 @@ func readSessionFile(_ path: String) throws -> String {
     guard let text = String(validating: bytes, as: UTF8.self) else {
         throw ArcaError(.invalidFormat, "session file \(path) is not utf-8 text")
     }
-    _ = try SessionDocument.parse(text)
+    let session = try SessionDocument.parse(text)
+    // Shield keys and given secrets are as sensitive as the data they protect.
+    var info = stat()
+    let holdsKeys = !session.keys.isEmpty || session.secrets.contains { $0.value != nil }
+    if holdsKeys, stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
+        let message = "warning: \(path) holds keys or secrets but is readable by group or others; chmod 600 it\n"
+        var bytes = Array(message.utf8)
+        _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+    }
     return text
 }

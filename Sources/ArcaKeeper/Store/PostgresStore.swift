@@ -13,9 +13,11 @@ import ServiceLifecycle
 public final class PostgresStore: KeeperStore, Service {
     let client: PostgresClient
     private let logger: Logger
+    /// The longest a single store operation may take (connection waits included).
+    let operationTimeout: Duration
 
     /// - Parameter url: `postgres://user[:password]@host[:port]/database` (no TLS: loopback or a private network).
-    public init(url: String, logger: Logger) throws {
+    public init(url: String, logger: Logger, operationTimeout: Duration = .seconds(15)) throws {
         guard let parsed = URL(string: url), parsed.scheme == "postgres" || parsed.scheme == "postgresql",
               let host = parsed.host, let user = parsed.user, !parsed.path.isEmpty else {
             throw ArcaError(.invalidArgument, "database url must be postgres://user[:password]@host[:port]/database")
@@ -25,6 +27,7 @@ public final class PostgresStore: KeeperStore, Service {
                                                   password: parsed.password, database: database, tls: .disable)
         self.client = PostgresClient(configuration: config, backgroundLogger: logger)
         self.logger = logger
+        self.operationTimeout = operationTimeout
     }
 
     public func run() async throws {
@@ -74,7 +77,7 @@ public final class PostgresStore: KeeperStore, Service {
             FOR EACH STATEMENT EXECUTE FUNCTION arca_audit_append_only()
             """,
         ]
-        try await run("migration") {
+        try await run("migration") { [self] in
             try await client.withTransaction(logger: logger) { connection in
                 for statement in statements { try await connection.query(statement, logger: logger) }
             }
@@ -82,7 +85,7 @@ public final class PostgresStore: KeeperStore, Service {
     }
 
     public func createSession(_ s: StoredSession) async throws {
-        let inserted = try await run("create session") {
+        let inserted = try await run("create session") { [self] in
             try await client.withTransaction(logger: logger) { c -> Bool in
                 let rows = try await c.query("""
                     INSERT INTO sessions (name, owner, version, hash, sealed, created_at, updated_at)
@@ -99,7 +102,7 @@ public final class PostgresStore: KeeperStore, Service {
     }
 
     public func updateSession(_ s: StoredSession, predecessor: String) async throws -> Bool {
-        try await run("update session") {
+        try await run("update session") { [self] in
             try await client.withTransaction(logger: logger) { c -> Bool in
                 let rows = try await c.query("""
                     UPDATE sessions SET version = \(s.version), hash = \(s.hash), sealed = \(ByteBuffer(bytes: s.sealed)),
@@ -134,7 +137,7 @@ public final class PostgresStore: KeeperStore, Service {
     }
 
     private func sessions(_ query: PostgresQuery) async throws -> [StoredSession] {
-        try await run("read sessions") {
+        try await run("read sessions") { [self] in
             try await client.query(query, logger: logger).collect().map { row in
                 let (name, owner, version, hash, sealed, created, updated) =
                     try row.decode((String, String, String, String, ByteBuffer, Double, Double).self)
@@ -145,7 +148,7 @@ public final class PostgresStore: KeeperStore, Service {
     }
 
     public func deleteSession(named name: String) async throws -> Bool {
-        try await run("delete session") {
+        try await run("delete session") { [self] in
             try await client.withTransaction(logger: logger) { c -> Bool in
                 let rows = try await c.query("DELETE FROM sessions WHERE name = \(name) RETURNING name", logger: logger).collect()
                 try await c.query("DELETE FROM session_versions WHERE name = \(name)", logger: logger)
@@ -157,7 +160,7 @@ public final class PostgresStore: KeeperStore, Service {
     }
 
     public func insertNonce(_ n: NonceRecord) async throws {
-        try await run("insert nonce") {
+        try await run("insert nonce") { [self] in
             try await client.query("""
                 INSERT INTO nonces (nonce, session, service, expires_at)
                 VALUES (\(n.nonce), \(n.session), \(n.service), \(n.expiresAt.timeIntervalSince1970))
@@ -167,7 +170,7 @@ public final class PostgresStore: KeeperStore, Service {
 
     public func redeemNonce(_ nonce: String) async throws -> NonceRecord? {
         guard !nonce.utf8.contains(0) else { return nil }
-        return try await run("redeem nonce") {
+        return try await run("redeem nonce") { [self] in
             try await client.query("DELETE FROM nonces WHERE nonce = \(nonce) RETURNING nonce, session, service, expires_at",
                                    logger: logger).collect().first.map { row in
                 let (nonce, session, service, expires) = try row.decode((String, String, String, Double).self)
@@ -177,13 +180,13 @@ public final class PostgresStore: KeeperStore, Service {
     }
 
     public func purgeNonces(expiredBefore date: Date) async throws {
-        try await run("purge nonces") {
+        try await run("purge nonces") { [self] in
             try await client.query("DELETE FROM nonces WHERE expires_at < \(date.timeIntervalSince1970)", logger: logger)
         }
     }
 
     public func addPlatform(_ p: PlatformRecord) async throws {
-        try await run("add platform") {
+        try await run("add platform") { [self] in
             try await client.query("""
                 INSERT INTO platforms (id, public_key, label, added_at)
                 VALUES (\(p.id), \(ByteBuffer(bytes: p.publicKeyDER)), \(p.label), \(p.addedAt.timeIntervalSince1970))
@@ -202,7 +205,7 @@ public final class PostgresStore: KeeperStore, Service {
     }
 
     private func platforms(_ query: PostgresQuery) async throws -> [PlatformRecord] {
-        try await run("read platforms") {
+        try await run("read platforms") { [self] in
             try await client.query(query, logger: logger).collect().map { row in
                 let (id, key, label, added) = try row.decode((String, ByteBuffer, String, Double).self)
                 return PlatformRecord(id: id, publicKeyDER: Array(key.readableBytesView), label: label,
@@ -212,7 +215,7 @@ public final class PostgresStore: KeeperStore, Service {
     }
 
     public func anchor(session: String, volume: String) async throws -> AnchorState {
-        try await run("read anchor") {
+        try await run("read anchor") { [self] in
             try await client.withConnection { c in
                 try await Self.readAnchor(c, session: session, volume: volume, lock: false, logger: logger)
             }
@@ -221,7 +224,7 @@ public final class PostgresStore: KeeperStore, Service {
 
     public func updateAnchor(session: String, volume: String,
                              _ transform: @escaping @Sendable (AnchorState) throws -> AnchorState) async throws -> AnchorState {
-        try await run("update anchor") {
+        try await run("update anchor") { [self] in
             try await client.withTransaction(logger: logger) { c -> AnchorState in
                 try await c.query("""
                     INSERT INTO anchors (session, volume, version, root_hash) VALUES (\(session), \(volume), 0, '')
@@ -255,7 +258,7 @@ public final class PostgresStore: KeeperStore, Service {
     }
 
     public func appendAudit(_ e: AuditEvent) async throws {
-        try await run("append audit") {
+        try await run("append audit") { [self] in
             try await client.query("""
                 INSERT INTO audit (time, action, outcome, reason, session, client, detail)
                 VALUES (\(e.time.timeIntervalSince1970), \(e.action), \(e.outcome), \(e.reason), \(e.session), \(e.client), \(e.detail))
@@ -264,7 +267,7 @@ public final class PostgresStore: KeeperStore, Service {
     }
 
     public func auditEvents(limit: Int) async throws -> [AuditEvent] {
-        try await run("read audit") {
+        try await run("read audit") { [self] in
             try await client.query("""
                 SELECT time, action, outcome, reason, session, client, detail FROM
                 (SELECT * FROM audit ORDER BY id DESC LIMIT \(limit)) recent ORDER BY id
@@ -279,9 +282,21 @@ public final class PostgresStore: KeeperStore, Service {
 
     /// Maps driver errors to `ArcaError(.io)`, keeping `ArcaError`s (from transforms) as they are.
     @discardableResult
-    private func run<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+    private func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            return try await body()
+            // The pool retries an unreachable server forever; a request must not wait forever.
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { try await body() }
+                group.addTask {
+                    try await Task.sleep(for: self.operationTimeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let result = first else {
+                    throw ArcaError(.io, "postgresql \(what) did not finish within \(self.operationTimeout)")
+                }
+                return result
+            }
         } catch let error as ArcaError {
             throw error
         } catch let error as PostgresTransactionError where error.closureError is ArcaError {
