@@ -166,7 +166,7 @@ public enum SessionValidator {
     private static func isPrintable(_ s: String) -> Bool { s.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7f } }
 
     /// Quotes a user value for an error message, cut to 80 characters.
-    static func quoted(_ value: String) -> String {
+    public static func quoted(_ value: String) -> String {
         let cut = value.count > 80 ? String(value.prefix(80)) + "…" : value
         return "\"" + cut.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined() + "\""
     }

@@ -115,108 +115,6 @@ public final class Keeper: Sendable {
         }
     }
 
-    // MARK: attestation
-
-    public func issueNonce(_ request: NonceRequest, client: String?) async throws -> NonceResponse {
-        try await audited("nonce", session: request.session, client: client, auditSuccess: false) { _ in
-            try Self.validName(request.session)
-            guard let stored = try await store.session(named: request.session) else {
-                throw Denial(404, .sessionNotFound, "session \(request.session) does not exist")
-            }
-            guard try unseal(stored).service(named: request.service) != nil else {
-                throw Denial(404, .serviceNotFound, "session \(request.session) has no service \(SessionValidatorQuote.quote(request.service))")
-            }
-            var bytes = [UInt8](repeating: 0, count: 32)
-            var rng = SystemRandomNumberGenerator()
-            for i in bytes.indices { bytes[i] = rng.next() }
-            let now = clock()
-            try await store.purgeNonces(expiredBefore: now)
-            let record = NonceRecord(nonce: Hex.encode(bytes), session: request.session, service: request.service,
-                                     expiresAt: now.addingTimeInterval(nonceLifetime))
-            try await store.insertNonce(record)
-            return NonceResponse(nonce: record.nonce, expiresAt: record.expiresAt)
-        }
-    }
-
-    public func release(_ request: ReleaseRequest, client: String?) async throws -> ReleaseResponse {
-        try await audited("release", session: request.session, client: client) { audit in
-            try await Release(keeper: self, request: request).run(audit: &audit)
-        }
-    }
-
-    // MARK: anchors
-
-    /// Runs one anchor operation (`get`, `lease`, `unlease`, `intent`, `commit`).
-    public func anchor(_ operation: String, _ request: AnchorRequest, client: String?) async throws -> AnchorState {
-        let audit = operation != "get"
-        return try await audited("anchor.\(operation)", session: request.session, client: client, auditSuccess: audit) { entry in
-            try Self.validName(request.session)
-            try await authoriseAnchor(request, client: client)
-            let now = clock()
-            let holder = request.holder ?? ""
-            func needHolder() throws {
-                guard !holder.isEmpty, holder.utf8.count <= 128 else {
-                    throw Denial(400, .malformedRequest, "anchor \(operation) needs a holder of 1 to 128 bytes")
-                }
-            }
-            do {
-                switch operation {
-                case "get":
-                    return try await store.anchor(session: request.session, volume: request.volume)
-                case "lease":
-                    try needHolder()
-                    let seconds = request.leaseSeconds ?? 60
-                    return try await store.updateAnchor(session: request.session, volume: request.volume) {
-                        try AnchorLogic.lease($0, holder: holder, seconds: seconds, now: now)
-                    }
-                case "unlease":
-                    try needHolder()
-                    return try await store.updateAnchor(session: request.session, volume: request.volume) {
-                        AnchorLogic.unlease($0, holder: holder)
-                    }
-                case "intent":
-                    try needHolder()
-                    guard let expected = request.expectedVersion, let root = request.rootHash else {
-                        throw Denial(400, .malformedRequest, "anchor intent needs expectedVersion and rootHash")
-                    }
-                    entry.detail = "expected=\(expected)"
-                    return try await store.updateAnchor(session: request.session, volume: request.volume) {
-                        try AnchorLogic.intent($0, holder: holder, expectedVersion: expected, rootHash: root, now: now)
-                    }
-                case "commit":
-                    try needHolder()
-                    guard let version = request.version else {
-                        throw Denial(400, .malformedRequest, "anchor commit needs version")
-                    }
-                    entry.detail = "version=\(version)"
-                    return try await store.updateAnchor(session: request.session, volume: request.volume) {
-                        try AnchorLogic.commit($0, holder: holder, version: version, now: now)
-                    }
-                default:
-                    throw Denial(404, .notFound, "no anchor operation \(SessionValidatorQuote.quote(operation))")
-                }
-            } catch let error as ArcaError where error.code == .conflict {
-                throw Denial(409, .anchorConflict, error.message)
-            } catch let error as ArcaError where error.code == .invalidArgument {
-                throw Denial(400, .malformedRequest, error.message)
-            }
-        }
-    }
-
-    private func authoriseAnchor(_ request: AnchorRequest, client: String?) async throws {
-        guard let stored = try await store.session(named: request.session) else {
-            throw Denial(404, .sessionNotFound, "session \(request.session) does not exist")
-        }
-        guard try unseal(stored).volumes.contains(where: { $0.name == request.volume }) else {
-            throw Denial(404, .notFound, "session \(request.session) has no volume \(SessionValidatorQuote.quote(request.volume))")
-        }
-        if let client, client == stored.owner { return }
-        let expected = masterKey.anchorToken(session: request.session, volume: request.volume)
-        guard let token = request.anchorToken, constantTimeEqual(Array(token.utf8), Array(expected.utf8)) else {
-            throw Denial(403, .anchorTokenInvalid, "anchor token for volume \(request.volume) is missing or wrong")
-        }
-    }
-
     // MARK: helpers
 
     func ownedSession(_ name: String, owner: String) async throws -> StoredSession {
@@ -298,14 +196,6 @@ func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     var diff: UInt8 = 0
     for i in a.indices { diff |= a[i] ^ b[i] }
     return diff == 0
-}
-
-/// Quoting user input for messages (shared with the validator's style).
-enum SessionValidatorQuote {
-    static func quote(_ value: String) -> String {
-        let cut = value.count > 80 ? String(value.prefix(80)) + "…" : value
-        return "\"" + cut.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : String($0) }.joined() + "\""
-    }
 }
 
 extension Keeper {

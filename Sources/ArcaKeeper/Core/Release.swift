@@ -43,14 +43,14 @@ struct Release {
         }
         let session = try keeper.unseal(stored)
         guard let service = session.service(named: request.service) else {
-            throw Denial(404, .serviceNotFound, "session \(request.session) has no service \(SessionValidatorQuote.quote(request.service))")
+            throw Denial(404, .serviceNotFound, "session \(request.session) has no service \(SessionValidator.quoted(request.service))")
         }
 
         // 3. The evidence kind must be allowed by the session, then verified.
         let kind = EvidenceKind(rawValue: request.evidenceKind)
         guard session.security.allowedEvidence.contains(kind.rawValue) else {
             throw Denial(403, .evidenceKindNotAllowed,
-                         "session \(request.session) does not allow \(SessionValidatorQuote.quote(kind.rawValue)) evidence")
+                         "session \(request.session) does not allow \(SessionValidator.quoted(kind.rawValue)) evidence")
         }
         let verified = try await verify(kind: kind, evidence: Array(evidence), now: now)
 
@@ -102,13 +102,13 @@ struct Release {
             guard let platform = try await keeper.store.platform(id: body.platformKeyID),
                   let key = try? P256.Signing.PublicKey(derRepresentation: platform.publicKeyDER) else {
                 throw Denial(403, .platformUnregistered,
-                             "sim platform key \(SessionValidatorQuote.quote(body.platformKeyID)) is not registered with this keeper")
+                             "sim platform key \(SessionValidator.quoted(body.platformKeyID)) is not registered with this keeper")
             }
             verifier = SimEvidenceVerifier(platformKeys: [platform.id: key])
         } else if let hardware = keeper.verifiers[kind] {
             verifier = hardware
         } else {
-            throw Denial(403, .evidenceUnsupported, "this keeper has no verifier for \(SessionValidatorQuote.quote(kind.rawValue)) evidence")
+            throw Denial(403, .evidenceUnsupported, "this keeper has no verifier for \(SessionValidator.quoted(kind.rawValue)) evidence")
         }
         do {
             return try verifier.verify(evidence, at: now)
