@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "arca", targets: ["arca"]),
+        .executable(name: "arca-init", targets: ["arca-init"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -16,11 +17,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.10.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.3.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
         // keeper (server stack: never linked by arca-init)
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
-        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
@@ -38,13 +39,16 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strict),
         // domain
-        .target(name: "ArcaArchive", dependencies: ["ArcaCore", "CZlib", "CZstd"], swiftSettings: strict),
-        .target(name: "ArcaOCI", dependencies: ["ArcaCore", "ArcaArchive"], swiftSettings: strict),
+        .target(name: "ArcaArchive", dependencies: ["ArcaCore", "CZlib", "CZstd"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "ArcaOCI", dependencies: ["ArcaCore", "ArcaArchive"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "ArcaRuntimeLayer", dependencies: ["ArcaCore", "ArcaArchive"], exclude: ["README.md"], swiftSettings: strict),
         .target(
             name: "ArcaCrypto",
             dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["README.md"],
             swiftSettings: strict),
         .target(
             name: "ArcaAttestation",
@@ -55,15 +59,16 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
-            exclude: ["Sim/README.md"],
+            exclude: ["README.md", "Sim/README.md"],
             swiftSettings: strict),
-        // sessions (YAML policies) and the keeper's wire types (linked by arca-init: no NIO)
+        // sessions (YAML policies), shared by the sealer and the keeper
         .target(
             name: "ArcaSession",
             dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "Yams", package: "Yams")],
             exclude: ["README.md"],
             swiftSettings: strict),
+        // the keeper's wire types (linked by arca-init: no NIO, no server stack)
         .target(
             name: "ArcaKeeperAPI",
             dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto"),
@@ -72,8 +77,14 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict),
         // format
-        .target(name: "ArcaShield", dependencies: ["ArcaCore", "ArcaCrypto"], swiftSettings: strict),
+        .target(name: "ArcaShield", dependencies: ["ArcaCore", "ArcaCrypto"], exclude: ["README.md"], swiftSettings: strict),
         // services
+        .target(
+            name: "ArcaSeal",
+            dependencies: ["ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaCrypto", "ArcaShield", "ArcaSession",
+                           .product(name: "Yams", package: "Yams")],
+            exclude: ["README.md"],
+            swiftSettings: strict),
         .target(
             name: "ArcaKeeper",
             dependencies: [
@@ -107,20 +118,38 @@ let package = Package(
         .target(
             name: "ArcaCommands",
             dependencies: [
-                "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation",
-                "ArcaSession", "ArcaKeeperAPI", "ArcaKeeper", "ArcaKeeperClient",
+                "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation", "ArcaSeal", "ArcaSession", "ArcaRuntimeLayer", "ArcaCrypto",
+                "ArcaKeeperAPI", "ArcaKeeper", "ArcaKeeperClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strict),
-        .executableTarget(name: "arca", dependencies: ["ArcaCommands"], swiftSettings: strict),
+        .executableTarget(name: "arca", dependencies: ["ArcaCommands"], exclude: ["README.md"], swiftSettings: strict),
+        // the runtime: PID 1 of every sealed image (see docs/RUNTIME.md)
+        .target(name: "ArcaInit", dependencies: ["ArcaCore"], exclude: ["README.md"], swiftSettings: strict),
+        .executableTarget(
+            name: "arca-init",
+            dependencies: ["ArcaInit"],
+            exclude: ["README.md"],
+            swiftSettings: strict,
+            // Swift runtime linked in; libraries searched in /.arca/lib first (DT_RPATH, which also
+            // covers the libraries' own dependencies, unlike DT_RUNPATH). Absent on a build host,
+            // so the host's libraries are used there. The loader path is patched in the layer copy.
+            // FoundationEssentials (used by swift-crypto) does not name its two helper archives.
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--disable-new-dtags",
+                                           "-Xlinker", "-rpath", "-Xlinker", "/.arca/lib"]),
+                             .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims")]),
         // tests
-        .target(name: "ArcaTestSupport", dependencies: ["ArcaCore"], path: "Tests/ArcaTestSupport", swiftSettings: strict),
+        .target(name: "ArcaTestSupport", dependencies: ["ArcaCore", "ArcaArchive", "ArcaOCI"], path: "Tests/ArcaTestSupport", swiftSettings: strict),
         .testTarget(name: "ArcaCoreTests", dependencies: ["ArcaCore", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaArchiveTests", dependencies: ["ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
-        .testTarget(name: "ArcaCryptoTests", dependencies: ["ArcaCrypto", "ArcaTestSupport"], swiftSettings: strict),
-        .testTarget(name: "ArcaShieldTests", dependencies: ["ArcaShield", "ArcaCrypto", "ArcaTestSupport"],
+        .testTarget(name: "ArcaCryptoTests", dependencies: ["ArcaCrypto", "ArcaTestSupport", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .testTarget(name: "ArcaShieldTests", dependencies: ["ArcaShield", "ArcaCrypto", "ArcaTestSupport", .product(name: "Crypto", package: "swift-crypto")],
                     resources: [.copy("Vectors")], swiftSettings: strict),
-        .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaCommands", "ArcaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ArcaSealTests", dependencies: ["ArcaSeal", "ArcaShield", "ArcaCrypto", "ArcaOCI", "ArcaTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "ArcaRuntimeLayerTests", dependencies: ["ArcaRuntimeLayer", "ArcaInit", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaOCITests", dependencies: ["ArcaOCI", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ArcaKeeperTests",

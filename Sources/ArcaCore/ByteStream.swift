@@ -38,6 +38,13 @@ extension ByteSource {
         return bytes
     }
 
+    /// Reads up to `count` bytes (fewer only at the end of the stream).
+    public func readPrefix(_ count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let got = try bytes.withUnsafeMutableBytes { try readFully(into: $0) }
+        return Array(bytes[..<got])
+    }
+
     /// Reads the whole stream into memory, refusing more than `limit` bytes.
     public func readAll(limit: Int, what: String) throws -> [UInt8] {
         var out = [UInt8]()
@@ -165,4 +172,11 @@ public func formatBytes(_ count: some BinaryInteger) -> String {
     let rounded = (scaled * 10).rounded() / 10
     let text = rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
     return "\(text) \(units[unit])"
+}
+
+extension ByteSource {
+    /// Reads and discards everything up to the end of the stream.
+    public func drain() throws {
+        _ = try discard(.max)
+    }
 }

@@ -20,12 +20,7 @@ public final class FileSource: ByteSource {
 
     public init(path: String) throws {
         self.path = path
-        do {
-            fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec], retryOnInterrupt: true)
-        } catch let errno as Errno {
-            if errno == .noSuchFileOrDirectory { throw ArcaError(.notFound, "\(path) does not exist") }
-            throw ioError("open", path, errno)
-        }
+        fd = try FileSystem.openForReading(path)
     }
 
     /// Adopts an already-open descriptor (for example one from `openat`).
@@ -223,5 +218,71 @@ public enum FileSystem {
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard made != nil else { throw ioError("create a temporary directory in", base, Errno(rawValue: errno)) }
         return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+}
+
+extension FileSystem {
+    /// A fresh, unused file name in `directory` (not created).
+    public static func makeTemporaryName(in directory: String, prefix: String) -> String {
+        "\(directory)/\(prefix)-\(String(UInt64.random(in: .min ... .max), radix: 16))"
+    }
+}
+
+/// Reads `length` bytes of a file starting at `offset`, with positional reads (several region
+/// sources over one file may be read from different threads).
+public final class FileRegionSource: ByteSource {
+    private let file: FileSource
+    private var position: Int64
+    private let end: Int64
+
+    public init(path: String, offset: Int64, length: Int64) throws {
+        self.file = try FileSource(path: path)
+        self.position = offset
+        self.end = offset + length
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let want = Int(min(Int64(buffer.count), end - position))
+        guard want > 0 else { return 0 }
+        let n = try file.read(at: position, into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<want]))
+        position += Int64(n)
+        return n
+    }
+}
+
+extension FileSystem {
+    /// Opens `relativePath` below the directory `root` for reading without following any symlink
+    /// on the way (each component is opened with `O_NOFOLLOW`), so a tree that plants links
+    /// cannot redirect the open outside `root`.
+    public static func openBeneath(_ root: String, _ relativePath: String) throws -> FileDescriptor {
+        var current = try FileDescriptor.open(FilePath(root), .readOnly, options: [.directory, .closeOnExec])
+        let parts = relativePath.split(separator: "/").filter { $0 != "." }
+        for (index, part) in parts.enumerated() {
+            guard part != ".." else { throw ArcaError(.unsafePath, "\(relativePath) contains ..") }
+            let last = index == parts.count - 1
+            let fd = openat(current.rawValue, String(part), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY))
+            let error = errno
+            try? current.close()
+            guard fd >= 0 else {
+                if error == ELOOP || error == ENOTDIR {
+                    throw ArcaError(.unsafePath, "\(root)/\(relativePath) goes through a symlink or a non-directory")
+                }
+                throw ioError("open", "\(root)/\(relativePath)", Errno(rawValue: error))
+            }
+            current = FileDescriptor(rawValue: fd)
+        }
+        return current
+    }
+}
+
+extension FileSystem {
+    /// Opens `path` read-only (close-on-exec); a missing file is `notFound`, naming the path.
+    public static func openForReading(_ path: String) throws -> FileDescriptor {
+        do {
+            return try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec], retryOnInterrupt: true)
+        } catch let errno as Errno {
+            if errno == .noSuchFileOrDirectory { throw ArcaError(.notFound, "\(path) does not exist") }
+            throw ioError("open", path, errno)
+        }
     }
 }

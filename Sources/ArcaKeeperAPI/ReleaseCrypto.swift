@@ -2,21 +2,6 @@ import ArcaCore
 import Crypto
 import FoundationEssentials
 
-/// The binding between evidence, the keeper's nonce, the runtime's ephemeral key and the measurement:
-/// `SHA-512("arca-evidence-v1" ‖ nonce ‖ ephemeralPublicKey(x963) ‖ measurement(32 bytes))`.
-public enum ReportData {
-    public static let domain = Array("arca-evidence-v1".utf8)
-
-    public static func compute(nonce: [UInt8], ephemeralPublicKey: [UInt8], measurement: [UInt8]) -> [UInt8] {
-        var hasher = SHA512()
-        hasher.update(data: domain)
-        hasher.update(data: nonce)
-        hasher.update(data: ephemeralPublicKey)
-        hasher.update(data: measurement)
-        return Array(hasher.finalize())
-    }
-}
-
 /// Sealing the release to the runtime's ephemeral P-256 key: ECDH with a fresh keeper key,
 /// HKDF-SHA256 (salt = nonce, info = "arca-release-v1") to an AES-256-GCM key.
 public enum ReleaseEnvelope {

@@ -39,7 +39,7 @@ struct StubHardwareVerifier: EvidenceVerifier {
     func hardwareRequest(_ keeper: Keeper, measurement: String) async throws -> (ReleaseRequest, P256.KeyAgreement.PrivateKey) {
         let ephemeral = P256.KeyAgreement.PrivateKey()
         let nonce = try await keeper.issueNonce(NonceRequest(session: "shop/api", service: "web"), client: nil).nonce
-        let reportData = ReportData.compute(nonce: Hex.decode(nonce) ?? [], ephemeralPublicKey: Array(ephemeral.publicKey.x963Representation),
+        let reportData = try ReportDataBinding.reportData(nonce: Hex.decode(nonce) ?? [], ephemeralKey: Array(ephemeral.publicKey.x963Representation),
                                             measurement: Hex.decode(measurement) ?? [])
         return (ReleaseRequest(session: "shop/api", service: "web", nonce: nonce, evidenceKind: "sgx",
                                evidence: Data(reportData).base64EncodedString(),

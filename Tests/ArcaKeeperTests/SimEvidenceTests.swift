@@ -69,3 +69,16 @@ import Testing
         }
     }
 }
+
+@Suite struct SimEvidenceProviderTests {
+    @Test func providerProducesEvidenceBoundToTheReportData() throws {
+        let platform = P256.Signing.PrivateKey()
+        let provider = SimEvidenceProvider(producer: SimEvidenceProducer(privateKey: platform), measurement: Array(repeating: 0xa1, count: 32))
+        #expect(try provider.kind() == .sim)
+        let reportData = try ReportDataBinding.reportData(nonce: [1, 2], ephemeralKey: [3], measurement: Array(repeating: 0xa1, count: 32))
+        let verified = try SimEvidenceVerifier(platformKeys: [SimPlatform.keyID(of: platform.publicKey): platform.publicKey])
+            .verify(try provider.evidence(reportData: reportData), at: Date())
+        #expect(verified.reportData == reportData)
+        #expect(throws: ArcaError.self) { try provider.evidence(reportData: [0]) }
+    }
+}

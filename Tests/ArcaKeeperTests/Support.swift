@@ -161,7 +161,7 @@ struct SimRuntime: Sendable {
     func evidence(nonce: String, measurement: String, boundMeasurement: String? = nil, bindKey: [UInt8]? = nil,
                   signer: String? = nil, version: UInt64? = nil) throws -> String {
         let nonceBytes = Hex.decode(nonce) ?? []
-        let reportData = ReportData.compute(nonce: nonceBytes, ephemeralPublicKey: bindKey ?? Array(ephemeral.publicKey.x963Representation),
+        let reportData = try ReportDataBinding.reportData(nonce: nonceBytes, ephemeralKey: bindKey ?? Array(ephemeral.publicKey.x963Representation),
                                             measurement: Hex.decode(boundMeasurement ?? measurement) ?? [])
         let producer = SimEvidenceProducer(privateKey: platform)
         return Data(try producer.produce(measurement: Hex.decode(measurement) ?? [], reportData: reportData,

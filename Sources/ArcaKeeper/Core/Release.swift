@@ -68,8 +68,8 @@ struct Release {
         }
 
         // 5. The binding: the evidence must carry SHA-512(domain ‖ nonce ‖ ephemeral key ‖ measurement).
-        let expected = ReportData.compute(nonce: nonce, ephemeralPublicKey: ephemeralBytes, measurement: measurement)
-        guard verified.reportData.count >= 64, constantTimeEqual(Array(verified.reportData.prefix(64)), expected) else {
+        let expected = try ReportDataBinding.reportData(nonce: nonce, ephemeralKey: ephemeralBytes, measurement: measurement)
+        guard verified.reportData.count == 64, constantTimeEqual(verified.reportData, expected) else {
             throw Denial(403, .reportDataMismatch, "evidence report data is not bound to this nonce, ephemeral key and measurement")
         }
 
@@ -127,7 +127,7 @@ struct Release {
             // expected measurement whose binding the evidence carries.
             candidates = service.measurements.filter { m in
                 guard let bytes = Hex.decode(m) else { return false }
-                return verified.reportData.prefix(64).elementsEqual(ReportData.compute(nonce: nonce, ephemeralPublicKey: ephemeral, measurement: bytes))
+                return (try? ReportDataBinding.reportData(nonce: nonce, ephemeralKey: ephemeral, measurement: bytes)) == verified.reportData
             }
         }
         guard let measurementHex = candidates.first, let measurement = Hex.decode(measurementHex), measurement.count == 32 else {

@@ -1,2 +1,0 @@
-/// Tar streams, layer compression, and the safe root-filesystem model.
-public enum ArcaArchive {}

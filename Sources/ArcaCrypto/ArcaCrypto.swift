@@ -1,2 +1,0 @@
-/// Pure cryptography of the shield format: chunk AEAD, hashing, key derivation, offset math.
-public enum ArcaCrypto {}

@@ -1,0 +1,26 @@
+import ArcaCore
+
+/// Opens the store an `ImageReference` names.
+public enum ImageStores {
+    public static func source(_ reference: ImageReference) throws -> any ImageSource {
+        switch reference {
+        case .ociLayout(let path, let tag):
+            return try OCILayout(readingFrom: path, tag: tag)
+        case .dockerArchive(let path, let name):
+            return try DockerArchiveReader(path: path, name: name)
+        case .registry:
+            throw ArcaError(.unsupported, "\(reference): registry transport (docker://) is not available yet; use oci: or docker-archive:")
+        }
+    }
+
+    public static func destination(_ reference: ImageReference) throws -> any ImageDestination {
+        switch reference {
+        case .ociLayout(let path, let tag):
+            return try OCILayout(writingTo: path, tag: tag)
+        case .dockerArchive(let path, let name):
+            return try DockerArchiveWriter(path: path, name: name)
+        case .registry:
+            throw ArcaError(.unsupported, "\(reference): registry transport (docker://) is not available yet; use oci: or docker-archive:")
+        }
+    }
+}

@@ -1,2 +1,0 @@
-/// The shield format: protected file trees (authenticated and encrypted chunks, the index).
-public enum ArcaShield {}

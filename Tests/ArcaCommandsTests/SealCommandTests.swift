@@ -1,0 +1,84 @@
+import ArcaCore
+import ArcaTestSupport
+import Foundation
+import Testing
+
+/// `arca seal`, `measure` and `verify` end to end with the real arca-init, and the sealed image
+/// read by skopeo and umoci like any other image.
+@Suite(.serialized) struct SealCommandTests {
+    @Test func sealMeasureVerifyAndPeersReadTheResult() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            let layout = try SampleImages.umociImage(in: dir)
+            let seal = try Tool.arca("seal", "--from", "oci:\(layout):sample", "--to", "oci:\(dir)/sealed:1",
+                                     "--encrypt", "/opt/app", "--ephemeral", "/tmp", "--session", "team/sample", "--allow-sim",
+                                     "--session-out", dir + "/session.yaml", "--format", "json")
+            #expect(seal.status == 0, "\(seal.stderr)")
+            let summary = try #require(try JSONSerialization.jsonObject(with: Data(seal.stdout.utf8)) as? [String: Any])
+            let measurement = try #require(summary["measurement"] as? String)
+            #expect(measurement.count == 64)
+            #expect(summary["session"] as? String == "team/sample")
+
+            // The session file: 0600, holds the key, which never reached stdout or stderr.
+            var info = stat()
+            #expect(stat(dir + "/session.yaml", &info) == 0 && info.st_mode & 0o777 == 0o600)
+            let session = try String(contentsOfFile: dir + "/session.yaml", encoding: .utf8)
+            let keyLine = try #require(session.split(separator: "\n").first { $0.contains("main:") && $0.count > 60 })
+            let keyHex = String(keyLine.split(separator: ":").last!.trimmingCharacters(in: .whitespaces).filter(\.isHexDigit))
+            #expect(keyHex.count == 64)
+            #expect(!seal.stdout.contains(keyHex) && !seal.stderr.contains(keyHex))
+            #expect(session.contains(measurement))
+
+            #expect(try Tool.check(Tool.arca, ["measure", "oci:\(dir)/sealed:1"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == measurement)
+            let verify = try Tool.arca("verify", "--session", dir + "/session.yaml", "oci:\(dir)/sealed:1")
+            #expect(verify.status == 0, "\(verify.stderr)")
+            #expect(verify.stdout.contains("encrypted chunks") && !verify.stdout.contains("not checked"))
+
+            // Ordinary tools pull and unpack it; the encrypted directory is not in the layers.
+            let inspect = try Tool.check("skopeo", ["inspect", "oci:\(dir)/sealed:1"])
+            #expect(inspect.stdout.contains(measurement))
+            try Tool.check("umoci", ["unpack", "--image", "\(dir)/sealed:1", dir + "/sealed-bundle"])
+            #expect(FileSystem.exists(dir + "/sealed-bundle/rootfs/.arca/bin/arca-init"))
+            #expect(FileSystem.exists(dir + "/sealed-bundle/rootfs/.arca/shield/index"))
+            #expect(FileSystem.exists(dir + "/sealed-bundle/rootfs/etc/passwd"))
+            #expect(!FileSystem.exists(dir + "/sealed-bundle/rootfs/opt/app/new.txt"))
+            #expect(!FileSystem.exists(dir + "/sealed-bundle/rootfs/opt/app"))
+        }
+    }
+
+    @Test func sameKeysAndEpochGiveTheSameImage() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            let layout = try SampleImages.umociImage(in: dir)
+            var digests: [String] = []
+            for name in ["a", "b"] {
+                let result = try Tool.arca("seal", "--from", "oci:\(layout):sample", "--to", "oci:\(dir)/\(name):x",
+                                           "--encrypt", "/opt/app", "--keys", dir + "/image.key", "--format", "json",
+                                           environment: ["SOURCE_DATE_EPOCH": "1700000000"])
+                #expect(result.status == 0, "\(result.stderr)")
+                let summary = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+                digests.append(summary?["image"] as? String ?? "")
+            }
+            #expect(digests[0] == digests[1])
+            #expect(digests[0].hasPrefix("sha256:"))
+            var info = stat()
+            #expect(stat(dir + "/image.key", &info) == 0 && info.st_mode & 0o777 == 0o600)
+        }
+    }
+
+    @Test(arguments: [
+        (["--encrypt", "opt/app", "--keys", "K"], "relative"),
+        (["--encrypt", "/nope", "--keys", "K"], "--encrypt /nope"),
+        (["--encrypt", "/opt/app"], "--session-out"),
+        (["--encrypt", "/opt", "--volume", "data:/opt/data", "--keys", "K"], "inside the encrypted path"),
+        (["--keeper-pin", "abc"], "64 hex digits"),
+    ])
+    func badSealsExplainThemselves(_ flags: [String], _ message: String) async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            let layout = try SampleImages.umociImage(in: dir)
+            let arguments = ["seal", "--from", "oci:\(layout):sample", "--to", "oci:\(dir)/out:x"] + flags.map { $0 == "K" ? dir + "/k" : $0 }
+            let result = try Tool.run(Tool.arca, arguments)
+            #expect(result.status != 0)
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+            #expect(!FileSystem.exists(dir + "/out/index.json"))
+        }
+    }
+}

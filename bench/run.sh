@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs every benchmark (`make bench`). Each compares against a peer tool in the same run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --product arca >&2
+swift build -c release --product arca-init >&2
+export ARCA_BIN=$PWD/.build/release/arca
+bench/image-copy.sh "${RUNS:-5}"
+bench/seal.sh "${RUNS:-3}"
