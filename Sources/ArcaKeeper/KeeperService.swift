@@ -39,7 +39,7 @@ public enum KeeperService {
     public static func run(_ configuration: Configuration, logger: Logger,
                            onReady: @escaping @Sendable (_ pin: String, _ created: Bool, _ port: Int) async -> Void) async throws {
         try FileSystem.makeDirectories(configuration.dataDirectory, permissions: 0o700)
-        let masterKey = try MasterKey.loadOrCreate(path: "\(configuration.dataDirectory)/master.key")
+        let masterKey = try KeeperMasterKey.loadOrCreate(path: "\(configuration.dataDirectory)/master.key")
         let (identity, created) = try TLSIdentity.loadOrCreate(directory: configuration.dataDirectory, name: "tls",
                                                                commonName: "arca-keeper")
         let (store, storeServices) = try await openStore(configuration, logger: logger)

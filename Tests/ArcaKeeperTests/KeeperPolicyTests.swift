@@ -27,7 +27,7 @@ struct StubHardwareVerifier: EvidenceVerifier {
                         _ body: @escaping @Sendable (Keeper, ManualClock, String) async throws -> Void) async throws {
         try await withStore(.sqlite) { store, _ in
             let clock = ManualClock()
-            let keeper = Keeper(store: store, masterKey: try MasterKey(bytes: Array(repeating: 1, count: 32)),
+            let keeper = Keeper(store: store, masterKey: try KeeperMasterKey(bytes: Array(repeating: 1, count: 32)),
                                 verifiers: [verifier], clock: { clock.now() })
             var yaml = sessionYAML(allowed: ["sgx"])
             if !tolerate.isEmpty { yaml = yaml.replacingOccurrences(of: "allowedEvidence: [sgx]", with: "allowedEvidence: [sgx]\n  tolerate: [\(tolerate.joined(separator: ", "))]") }

@@ -12,7 +12,7 @@ import Testing
         let url = try await PostgresCluster.shared.freshDatabase()
         try await withStore(.postgres, databaseURL: url) { storeA, dirA in
             try await withStore(.postgres, databaseURL: url) { storeB, _ in
-                let key = try MasterKey.loadOrCreate(path: "\(dirA)/master.key")
+                let key = try KeeperMasterKey.loadOrCreate(path: "\(dirA)/master.key")
                 try await withKeeper(store: storeA, dir: dirA, masterKey: key) { a in
                     try await withKeeper(store: storeB, dir: dirA, masterKey: key) { b in
                         let owner = try TLSIdentity.generate(commonName: "owner")
@@ -48,7 +48,7 @@ import Testing
         let url = try await PostgresCluster.shared.freshDatabase()
         try await withStore(.postgres, databaseURL: url) { storeA, dirA in
             try await withStore(.postgres, databaseURL: url) { storeB, _ in
-                let key = try MasterKey.loadOrCreate(path: "\(dirA)/master.key")
+                let key = try KeeperMasterKey.loadOrCreate(path: "\(dirA)/master.key")
                 try await withKeeper(store: storeA, dir: dirA, masterKey: key) { a in
                     try await withKeeper(store: storeB, dir: dirA, masterKey: key) { b in
                         let owner = try TLSIdentity.generate(commonName: "owner")

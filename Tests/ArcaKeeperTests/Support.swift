@@ -116,11 +116,11 @@ struct RunningKeeper: Sendable {
 }
 
 /// Starts a keeper over `store` (HTTPS on 127.0.0.1:0), runs `body`, shuts it down gracefully.
-func withKeeper<T: Sendable>(store: any KeeperStore, dir: String, masterKey: MasterKey? = nil, rateBurst: Int = 10_000,
+func withKeeper<T: Sendable>(store: any KeeperStore, dir: String, masterKey: KeeperMasterKey? = nil, rateBurst: Int = 10_000,
                              _ body: @escaping @Sendable (RunningKeeper) async throws -> T) async throws -> T {
     let clock = ManualClock()
     let metrics = KeeperMetrics()
-    let key = try masterKey ?? MasterKey.loadOrCreate(path: "\(dir)/master.key")
+    let key = try masterKey ?? KeeperMasterKey.loadOrCreate(path: "\(dir)/master.key")
     let identity = try TLSIdentity.generate(commonName: "arca-keeper")
     let keeper = Keeper(store: store, masterKey: key, nonceLifetime: 60, clock: { clock.now() },
                         logger: Logger(label: "test"), observer: { metrics.observe($0) })

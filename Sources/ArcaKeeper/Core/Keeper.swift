@@ -10,7 +10,7 @@ import Logging
 /// denial is written to the audit log with its reason.
 public final class Keeper: Sendable {
     public let store: any KeeperStore
-    let masterKey: MasterKey
+    let masterKey: KeeperMasterKey
     let clock: @Sendable () -> Date
     let verifiers: [EvidenceKind: any EvidenceVerifier]
     let nonceLifetime: Double
@@ -21,7 +21,7 @@ public final class Keeper: Sendable {
     /// - Parameters:
     ///   - verifiers: hardware evidence verifiers by kind; `sim` is built in (its keys come from the store).
     ///   - clock: the time source (tests inject one to expire nonces without sleeping).
-    public init(store: any KeeperStore, masterKey: MasterKey, verifiers: [any EvidenceVerifier] = [],
+    public init(store: any KeeperStore, masterKey: KeeperMasterKey, verifiers: [any EvidenceVerifier] = [],
                 nonceLifetime: Double = 60, clock: @escaping @Sendable () -> Date = { Date() },
                 logger: Logger = Logger(label: "arca.keeper"), observer: (@Sendable (KeeperEvent) -> Void)? = nil) {
         self.store = store

@@ -8,7 +8,7 @@ import Glibc
 /// The keeper master key: 32 random bytes in a 0600 file in the data directory. Session documents
 /// (with every key and secret) are stored AES-256-GCM-sealed under it, so a copy of the database
 /// alone reveals nothing. Replicas on one PostgreSQL share the same key file.
-public struct MasterKey: Sendable {
+public struct KeeperMasterKey: Sendable {
     private let key: SymmetricKey
     private let anchorKey: SymmetricKey
     private static let format: UInt8 = 1
@@ -22,14 +22,23 @@ public struct MasterKey: Sendable {
     }
 
     /// Loads the key at `path`, creating it (0600) if absent; refuses a file others can read.
-    public static func loadOrCreate(path: String) throws -> MasterKey {
+    public static func loadOrCreate(path: String) throws -> KeeperMasterKey {
         if !FileSystem.exists(path) {
             var bytes = [UInt8](repeating: 0, count: 32)
             bytes.withUnsafeMutableBytes { buffer in
                 var rng = SystemRandomNumberGenerator()
                 for i in buffer.indices { buffer[i] = rng.next() }
             }
-            try FileSystem.writeAtomically(bytes, to: path, permissions: [.ownerReadWrite])
+            // Written aside, then hard-linked into place: link() never replaces, so two replicas
+            // starting together on one data directory end up with the same key, never two.
+            let temporary = "\(path).\(getpid()).new"
+            try FileSystem.writeAtomically(bytes, to: temporary, permissions: [.ownerReadWrite])
+            let linked = link(temporary, path)
+            let error = errno
+            unlink(temporary)
+            guard linked == 0 || error == EEXIST else {
+                throw ArcaError(.io, "cannot create keeper master key \(path) (errno \(error))")
+            }
         }
         var info = stat()
         guard stat(path, &info) == 0 else {
@@ -38,7 +47,7 @@ public struct MasterKey: Sendable {
         guard info.st_mode & 0o077 == 0 else {
             throw ArcaError(.invalidArgument, "keeper master key \(path) has mode \(String(info.st_mode & 0o777, radix: 8)); it must be 0600 (chmod 600 it)")
         }
-        return try MasterKey(bytes: FileSystem.readFile(path, limit: 64))
+        return try KeeperMasterKey(bytes: FileSystem.readFile(path, limit: 64))
     }
 
     /// Seals a session document; the session name is authenticated so rows cannot be swapped.
