@@ -1,3 +1,4 @@
+import ArcaAttestation
 import ArcaCore
 import ArcaKeeper
 import ArgumentParser
@@ -27,6 +28,9 @@ struct KeeperServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Requests per second allowed per client (burst: twice as many).")
     var rateLimit: Int = 50
 
+    @Option(name: .long, help: "Attestation collateral directory (intel/, amd/) for SGX, TDX and SNP evidence.")
+    var collateral: String?
+
     func run() async throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
               (0...65535).contains(port), colon != listen.startIndex else {
@@ -37,10 +41,17 @@ struct KeeperServeCommand: AsyncParsableCommand {
         let host = String(listen[..<colon]).trimmingCharacters(in: ["[", "]"])
         LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
         let logger = Logger(label: "arca.keeper")
+        // Hardware verifiers are always there; without collateral, SGX/TDX evidence is refused
+        // (its TCB cannot be evaluated) and SNP needs the VCEK in the report's certificate table.
+        let collateral = try self.collateral.map(CollateralDirectory.load) ?? CollateralDirectory()
+        let verifiers: [any EvidenceVerifier] = [
+            DCAPVerifier(kind: .sgx, collateral: collateral.intel), DCAPVerifier(kind: .tdx, collateral: collateral.intel),
+            SNPVerifier(collateral: collateral.snp),
+        ]
         let configuration = KeeperService.Configuration(
             dataDirectory: store.data, databaseURL: store.database,
             server: .init(host: host, port: port, rateBurst: rateLimit * 2, ratePerSecond: Double(rateLimit)),
-            nonceLifetime: Double(nonceSeconds))
+            nonceLifetime: Double(nonceSeconds), verifiers: verifiers)
         try await KeeperService.run(configuration, logger: logger) { pin, created, boundPort in
             let note = created ? "created a new TLS identity in \(store.data)" : "TLS identity from \(store.data)"
             // Written straight to fd 1: stdout may be a pipe, and scripts wait for the pin line.

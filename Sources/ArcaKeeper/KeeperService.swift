@@ -1,3 +1,4 @@
+import ArcaAttestation
 import ArcaCore
 import ArcaKeeperAPI
 import FoundationEssentials
@@ -15,11 +16,15 @@ public enum KeeperService {
         public var databaseURL: String?
         public var server: KeeperServer.Options
         public var nonceLifetime: Double
-        public init(dataDirectory: String, databaseURL: String? = nil, server: KeeperServer.Options = .init(), nonceLifetime: Double = 60) {
+        /// Hardware evidence verifiers (`sim` is built in).
+        public var verifiers: [any EvidenceVerifier]
+        public init(dataDirectory: String, databaseURL: String? = nil, server: KeeperServer.Options = .init(), nonceLifetime: Double = 60,
+                    verifiers: [any EvidenceVerifier] = []) {
             self.dataDirectory = dataDirectory
             self.databaseURL = databaseURL
             self.server = server
             self.nonceLifetime = nonceLifetime
+            self.verifiers = verifiers
         }
     }
 
@@ -44,7 +49,8 @@ public enum KeeperService {
                                                                commonName: "arca-keeper")
         let (store, storeServices) = try await openStore(configuration, logger: logger)
         let metrics = KeeperMetrics()
-        let keeper = Keeper(store: store, masterKey: masterKey, nonceLifetime: configuration.nonceLifetime, logger: logger,
+        let keeper = Keeper(store: store, masterKey: masterKey, verifiers: configuration.verifiers,
+                            nonceLifetime: configuration.nonceLifetime, logger: logger,
                             observer: { metrics.observe($0) })
         let app = try KeeperServer.makeApplication(
             keeper: keeper, identity: identity, metrics: metrics, options: configuration.server, logger: logger,

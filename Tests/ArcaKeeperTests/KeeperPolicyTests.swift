@@ -23,7 +23,7 @@ struct StubHardwareVerifier: EvidenceVerifier {
 
 /// Keeper policy checks without HTTP, with a pluggable hardware verifier.
 @Suite struct KeeperPolicyTests {
-    func withKeeperCore(_ verifier: StubHardwareVerifier, tolerate: [String] = [],
+    func withKeeperCore(_ verifier: StubHardwareVerifier, tolerate: [String] = [], sgx: String? = "{mrenclave: ['00']}",
                         _ body: @escaping @Sendable (Keeper, ManualClock, String) async throws -> Void) async throws {
         try await withStore(.sqlite) { store, _ in
             let clock = ManualClock()
@@ -31,6 +31,7 @@ struct StubHardwareVerifier: EvidenceVerifier {
                                 verifiers: [verifier], clock: { clock.now() })
             var yaml = sessionYAML(allowed: ["sgx"])
             if !tolerate.isEmpty { yaml = yaml.replacingOccurrences(of: "allowedEvidence: [sgx]", with: "allowedEvidence: [sgx]\n  tolerate: [\(tolerate.joined(separator: ", "))]") }
+            if let sgx { yaml = yaml.replacingOccurrences(of: "allowedEvidence: [sgx]", with: "allowedEvidence: [sgx]\n  sgx: \(sgx)") }
             _ = try await keeper.createSession(document: yaml, client: "owner")
             try await body(keeper, clock, "owner")
         }
@@ -89,6 +90,18 @@ struct StubHardwareVerifier: EvidenceVerifier {
                                  tolerate: ["OutOfDate", "INTEL-SA-00615"]) { keeper, _, _ in
             let (request, _) = try await hardwareRequest(keeper, measurement: measurementA)
             _ = try await keeper.release(request, client: nil)
+        }
+    }
+
+    @Test func hardwareEvidenceMustMatchTheSessionsPinsForItsKind() async throws {
+        let verifier = StubHardwareVerifier(debug: false, tcbStatus: "UpToDate", advisories: [])
+        try await withKeeperCore(verifier, sgx: nil) { keeper, _, _ in
+            let (request, _) = try await hardwareRequest(keeper, measurement: measurementA)
+            await expectDenial(.hardwarePolicyRejected) { _ = try await keeper.release(request, client: nil) }
+        }
+        try await withKeeperCore(verifier, sgx: "{mrenclave: ['ff']}") { keeper, _, _ in
+            let (request, _) = try await hardwareRequest(keeper, measurement: measurementA)
+            await expectDenial(.hardwarePolicyRejected) { _ = try await keeper.release(request, client: nil) }
         }
     }
 

@@ -42,6 +42,7 @@ public struct Denial: Error, Sendable, Equatable, CustomStringConvertible {
         case versionBelowMinimum = "version-below-minimum"
         case debugNotTolerated = "debug-not-tolerated"
         case tcbNotTolerated = "tcb-not-tolerated"
+        case hardwarePolicyRejected = "hardware-policy-rejected"
         case anchorTokenInvalid = "anchor-token-invalid"
         case anchorConflict = "anchor-conflict"
         case notFound = "not-found"

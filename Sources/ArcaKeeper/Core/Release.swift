@@ -67,6 +67,16 @@ struct Release {
             throw Denial(403, .tcbNotTolerated, "platform is affected by advisory \(advisory), not tolerated by the session")
         }
 
+        // Hardware evidence must also match the session's pins for its kind (MRENCLAVE, MRTD,
+        // SNP MEASUREMENT…): they vouch that the code which chose the report data is Arca's runtime.
+        if kind != .sim {
+            do {
+                try HardwarePolicyMapping.policy(session.security).check(verified)
+            } catch let error as ArcaError {
+                throw Denial(403, .hardwarePolicyRejected, error.message)
+            }
+        }
+
         // 5. The binding: the evidence must carry SHA-512(domain ‖ nonce ‖ ephemeral key ‖ measurement).
         let expected = try ReportDataBinding.reportData(nonce: nonce, ephemeralKey: ephemeralBytes, measurement: measurement)
         guard verified.reportData.count == 64, constantTimeEqual(verified.reportData, expected) else {
