@@ -33,6 +33,7 @@ let package = Package(
         // bottom
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         .target(
             name: "ArcaCore",
             dependencies: [
@@ -114,6 +115,10 @@ let package = Package(
             ],
             exclude: ["README.md"],
             swiftSettings: strict),
+        // the protected root: a FUSE adapter (no crypto) and the read-only shield file system
+        .target(name: "ArcaFUSE", dependencies: ["CFuse", "ArcaCore"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "ArcaRootFS", dependencies: ["ArcaFUSE", "ArcaShield", "ArcaCrypto", "ArcaCore"],
+                exclude: ["README.md"], swiftSettings: strict),
         // top
         .target(
             name: "ArcaCommands",
@@ -150,6 +155,8 @@ let package = Package(
         .testTarget(name: "ArcaSealTests", dependencies: ["ArcaSeal", "ArcaShield", "ArcaCrypto", "ArcaOCI", "ArcaTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "ArcaRuntimeLayerTests", dependencies: ["ArcaRuntimeLayer", "ArcaInit", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ArcaRootFSTests", dependencies: ["ArcaRootFS", "ArcaFUSE", "ArcaSeal", "ArcaShield", "ArcaCrypto", "ArcaOCI",
+                                                          "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaOCITests", dependencies: ["ArcaOCI", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ArcaKeeperTests",

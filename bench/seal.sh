@@ -23,7 +23,7 @@ umoci unpack --image "$work/in:app" "$work/bundle" >/dev/null
 mkdir -p "$work/bundle/rootfs/app/models" "$work/bundle/rootfs/app/src"
 openssl rand -out "$work/bundle/rootfs/app/models/weights.bin" $((app_mb * 1024 * 1024 * 3 / 4))
 for i in $(seq 200); do
-  yes "def handler_$i(request): return {'status': 200, 'id': $i}" | head -c $((app_mb * 1024 * 1024 / 4 / 200)) > "$work/bundle/rootfs/app/src/module_$i.py"
+  { yes "def handler_$i(request): return {'status': 200, 'id': $i}" || true; } | head -c $((app_mb * 1024 * 1024 / 4 / 200)) > "$work/bundle/rootfs/app/src/module_$i.py"
 done
 umoci repack --image "$work/in:app" "$work/bundle" >/dev/null
 umoci config --image "$work/in:app" --config.cmd python3 --config.cmd /app/src/module_1.py >/dev/null

@@ -1,0 +1,33 @@
+/// How a FUSE file system is mounted and how much the kernel may cache.
+public struct MountOptions: Sendable {
+    /// Shown as the source in `/proc/mounts` (`fsname=`); the type is `fuse.<subtype>`.
+    public var name: String = "arca"
+    public var subtype: String = "arca"
+    /// Let users other than the mounting one in (the service runs as the image's USER).
+    public var allowOther: Bool = true
+    /// Let the kernel check permissions against the reported mode, uid and gid.
+    public var defaultPermissions: Bool = true
+    /// Honour set-user-ID bits (an image's `su`, `ping`); off means `nosuid`.
+    public var allowSetuid: Bool = true
+    /// Allow device nodes to work; off means `nodev`.
+    public var allowDevices: Bool = false
+    /// Seconds the kernel may cache names and attributes; the content is immutable, so long.
+    public var entryTimeout: Double = 86_400
+    public var attributeTimeout: Double = 86_400
+    /// Keep file pages and directory listings cached across opens (immutable content).
+    public var keepCache: Bool = true
+    /// Worker threads kept waiting for requests (libfuse starts more when they are all busy).
+    public var idleThreads: UInt32 = 4
+
+    public init() {}
+
+    /// The `-o` string handed to libfuse.
+    var optionString: String {
+        var options = ["ro", "fsname=\(name)", "subtype=\(subtype)"]
+        if allowOther { options.append("allow_other") }
+        if defaultPermissions { options.append("default_permissions") }
+        options.append(allowSetuid ? "suid" : "nosuid")
+        options.append(allowDevices ? "dev" : "nodev")
+        return options.joined(separator: ",")
+    }
+}
