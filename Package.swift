@@ -18,6 +18,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.10.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.3.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
+        // keeper (server stack: never linked by arca-init)
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
     ],
     targets: [
         // bottom
@@ -50,13 +60,21 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
-            exclude: ["README.md"],
+            exclude: ["README.md", "Sim/README.md"],
             swiftSettings: strict),
         // sessions (YAML policies), shared by the sealer and the keeper
         .target(
             name: "ArcaSession",
             dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "Yams", package: "Yams")],
+            exclude: ["README.md"],
+            swiftSettings: strict),
+        // the keeper's wire types (linked by arca-init: no NIO, no server stack)
+        .target(
+            name: "ArcaKeeperAPI",
+            dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "X509", package: "swift-certificates"),
+                           .product(name: "SwiftASN1", package: "swift-asn1")],
             exclude: ["README.md"],
             swiftSettings: strict),
         // format
@@ -68,6 +86,35 @@ let package = Package(
                            .product(name: "Yams", package: "Yams")],
             exclude: ["README.md"],
             swiftSettings: strict),
+        .target(
+            name: "ArcaKeeper",
+            dependencies: [
+                "ArcaCore", "ArcaSession", "ArcaKeeperAPI", "ArcaAttestation",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict),
+        .target(
+            name: "ArcaKeeperClient",
+            dependencies: [
+                "ArcaCore", "ArcaKeeperAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict),
         // the protected root: a FUSE adapter (no crypto) and the read-only shield file system
         .target(name: "ArcaFUSE", dependencies: ["CFuse", "ArcaCore"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "ArcaRootFS", dependencies: ["ArcaFUSE", "ArcaShield", "ArcaCrypto", "ArcaCore"],
@@ -77,6 +124,7 @@ let package = Package(
             name: "ArcaCommands",
             dependencies: [
                 "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation", "ArcaSeal", "ArcaSession", "ArcaRuntimeLayer", "ArcaCrypto",
+                "ArcaKeeperAPI", "ArcaKeeper", "ArcaKeeperClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["README.md"],
@@ -114,6 +162,15 @@ let package = Package(
         .testTarget(name: "ArcaRootFSTests", dependencies: ["ArcaRootFS", "ArcaFUSE", "ArcaSeal", "ArcaShield", "ArcaCrypto", "ArcaOCI",
                                                           "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaOCITests", dependencies: ["ArcaOCI", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ArcaKeeperTests",
+            dependencies: ["ArcaKeeper", "ArcaKeeperClient", "ArcaKeeperAPI", "ArcaSession", "ArcaAttestation",
+                           "ArcaCommands", "ArcaTestSupport",
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict),
         .testTarget(
             name: "ArcaCommandsTests",
             dependencies: ["ArcaCommands", "ArcaOCI", "ArcaArchive", "ArcaTestSupport"],

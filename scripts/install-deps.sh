@@ -7,7 +7,7 @@ packages=(
   pkg-config zlib1g-dev libzstd-dev libfuse3-dev fuse3   # build: C libraries behind system targets
   skopeo umoci runc mmdebstrap busybox-static             # real peers for image tests and the runtime
   docker-registry postgresql                              # real services for registry and keeper tests
-  zstd gzip tar jq curl openssl time                           # test helpers
+  zstd gzip tar jq curl openssl time sqlite3                   # test helpers
 )
 [ "${ARCA_BENCH_DEPS:-0}" = 1 ] && packages+=(gocryptfs fio hyperfine time)
 
