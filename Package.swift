@@ -79,10 +79,15 @@ let package = Package(
             swiftSettings: strict),
         // format
         .target(name: "ArcaShield", dependencies: ["ArcaCore", "ArcaCrypto"], exclude: ["README.md"], swiftSettings: strict),
+        .target(
+            name: "ArcaMeasurement",
+            dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["README.md"],
+            swiftSettings: strict),
         // services
         .target(
             name: "ArcaSeal",
-            dependencies: ["ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaCrypto", "ArcaShield", "ArcaSession",
+            dependencies: ["ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaCrypto", "ArcaShield", "ArcaSession", "ArcaMeasurement",
                            .product(name: "Yams", package: "Yams")],
             exclude: ["README.md"],
             swiftSettings: strict),
@@ -123,7 +128,7 @@ let package = Package(
         .target(
             name: "ArcaCommands",
             dependencies: [
-                "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation", "ArcaSeal", "ArcaSession", "ArcaRuntimeLayer", "ArcaCrypto",
+                "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation", "ArcaSeal", "ArcaSession", "ArcaRuntimeLayer", "ArcaCrypto", "ArcaMeasurement",
                 "ArcaKeeperAPI", "ArcaKeeper", "ArcaKeeperClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -155,7 +160,7 @@ let package = Package(
         .testTarget(name: "ArcaShieldTests", dependencies: ["ArcaShield", "ArcaCrypto", "ArcaTestSupport", .product(name: "Crypto", package: "swift-crypto")],
                     resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaCommands", "ArcaTestSupport"], swiftSettings: strict),
-        .testTarget(name: "ArcaSealTests", dependencies: ["ArcaSeal", "ArcaShield", "ArcaCrypto", "ArcaOCI", "ArcaTestSupport"],
+        .testTarget(name: "ArcaSealTests", dependencies: ["ArcaSeal", "ArcaMeasurement", "ArcaShield", "ArcaCrypto", "ArcaOCI", "ArcaTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "ArcaOSTests", dependencies: ["ArcaOS", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaRuntimeLayerTests", dependencies: ["ArcaRuntimeLayer", "ArcaInit", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),

@@ -1,3 +1,4 @@
+import ArcaMeasurement
 import ArcaCore
 import ArcaOCI
 import ArcaSeal
