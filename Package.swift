@@ -137,8 +137,8 @@ let package = Package(
         .executableTarget(name: "arca", dependencies: ["ArcaCommands"], exclude: ["README.md"], swiftSettings: strict),
         // the runtime: PID 1 of every sealed image (see docs/RUNTIME.md)
         .target(name: "CArcaShim", exclude: ["README.md"]),
-        .target(name: "ArcaOS", dependencies: ["ArcaCore", "CArcaShim"], exclude: ["README.md"], swiftSettings: strict),
-        .target(name: "ArcaInit", dependencies: ["ArcaCore"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "ArcaOS", dependencies: ["ArcaCore", "CArcaShim", .product(name: "SystemPackage", package: "swift-system")], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "ArcaInit", dependencies: ["ArcaCore", "ArcaOS", "ArcaMeasurement", "ArcaShield", "ArcaCrypto", "ArcaRootFS", "ArcaFUSE", "ArcaKeeperAPI"], exclude: ["README.md"], swiftSettings: strict),
         .executableTarget(name: "arca-test-supervisor", dependencies: ["ArcaOS"], swiftSettings: strict),
         .executableTarget(
             name: "arca-init",
