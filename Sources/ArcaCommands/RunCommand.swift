@@ -28,15 +28,21 @@ struct RunCommand: ParsableCommand {
     @Option(help: "The container's name (default: arca-<random>).") var name: String?
     @Option(help: "The sim platform key (PEM); created if it does not exist.") var platformKey: String?
     @Option(help: "Keep the bundle in this directory instead of a temporary one.") var bundle: String?
+    @Flag(help: "Only prepare the bundle (with --bundle) and print its path; run it with `runc run --bundle DIR NAME`.")
+    var prepareOnly = false
     @OptionGroup var image: ImageOptions
     @Argument(parsing: .postTerminator, help: "Arguments for the service (used only where the session allows them).")
     var arguments: [String] = []
 
     func validate() throws {
         guard ["host", "none"].contains(network) else { throw ValidationError("--network takes host or none") }
+        if prepareOnly && bundle == nil { throw ValidationError("--prepare-only needs --bundle DIR") }
     }
 
     func run() throws {
+        if let bundle, FileSystem.exists(bundle), !(try FileSystem.listDirectory(bundle)).isEmpty {
+            throw ArcaError(.alreadyExists, "--bundle \(bundle) exists and is not empty; give a new or empty directory")
+        }
         let keyPath = try platformKeyPath()
         let directory = try bundle ?? FileSystem.makeTemporaryDirectory(prefix: "arca-run")
         defer { if bundle == nil { try? FileSystem.removeTree(directory) } }
@@ -44,6 +50,10 @@ struct RunCommand: ParsableCommand {
         let resolved = try ImageResolver(platform: image.resolvedPlatform()).resolve(store)
         try RuncBundle.create(image: resolved, source: store, at: directory, platformKey: keyPath, keeper: keeper,
                               hostNetwork: network == "host", arguments: arguments)
+        if prepareOnly {
+            print(directory)
+            return
+        }
         let container = name ?? "arca-\(String(UInt32.random(in: .min ... .max), radix: 16))"
         let runc = Process()
         runc.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -57,7 +67,9 @@ struct RunCommand: ParsableCommand {
     private func platformKeyPath() throws -> String {
         let path = platformKey ?? (arcaHome() + "/platform.key")
         if !FileSystem.exists(path) {
-            try FileSystem.makeDirectories(String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]), permissions: 0o700)
+            if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+                try FileSystem.makeDirectories(String(path[..<slash]), permissions: 0o700)
+            }
             let key = P256.Signing.PrivateKey()
             try FileSystem.writeAtomically(Array(key.pemRepresentation.utf8), to: path, permissions: [.ownerReadWrite])
             let publicPath = path.replacingOccurrences(of: ".key", with: "") + ".pub.pem"
