@@ -29,6 +29,19 @@ stop() {
   done
 }
 
+# Runs "$@" in the background with only stdin/stdout/stderr open: a descriptor inherited from the
+# caller (Foundation's Process watches one to see its child exit) must not be held by the registry.
+detach() {
+  local log=$1; shift
+  (
+    for fd in /proc/self/fd/*; do
+      n=${fd##*/}
+      if [ "$n" -gt 2 ] 2>/dev/null; then eval "exec $n>&-" 2>/dev/null || true; fi
+    done
+    exec "$@"
+  ) >> "$log" 2>&1 < /dev/null &
+}
+
 if [ "$command" = stop ]; then stop; exit 0; fi
 [ "$command" = start ] || { echo "registry.sh: unknown command $command" >&2; exit 2; }
 
@@ -86,7 +99,7 @@ for _ in 1 2 3 4 5 6 7 8; do
   else
     echo "http: {addr: 127.0.0.1:$port}" >> "$dir/config.yml"
   fi
-  nohup docker-registry serve "$dir/config.yml" >> "$dir/registry.log" 2>&1 < /dev/null &
+  detach "$dir/registry.log" docker-registry serve "$dir/config.yml"
   echo $! > "$dir/registry.pid"
   for _ in $(seq 100); do
     code=$(curl "${curl_opts[@]}" "$scheme://127.0.0.1:$port/v2/" || true)
@@ -97,8 +110,7 @@ for _ in 1 2 3 4 5 6 7 8; do
   if [ "${code:-}" = 200 ] || [ "${code:-}" = 401 ]; then
     owner=$PPID
     registry=$(cat "$dir/registry.pid")
-    nohup bash -c "while kill -0 $owner 2>/dev/null && kill -0 $registry 2>/dev/null; do sleep 1; done; kill $registry 2>/dev/null" \
-      >/dev/null 2>&1 < /dev/null &
+    detach /dev/null bash -c "while kill -0 $owner 2>/dev/null && kill -0 $registry 2>/dev/null; do sleep 1; done; kill $registry 2>/dev/null"
     echo $! > "$dir/watchdog.pid"
     echo "$port"
     exit 0

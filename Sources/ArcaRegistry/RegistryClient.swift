@@ -103,7 +103,8 @@ final class RegistryClient: Sendable {
                     }
                     _ = response.readErrorBody()
                     guard [200, 401].contains(response.status.code) else {
-                        throw ArcaError(.unsupported, "\(scheme)://\(host)/v2/ answered \(response.status.code) \(response.status.reasonPhrase): not a registry (distribution API v2)")
+                        // Also what a TLS-only registry answers to plain HTTP: the HTTPS failure above says why.
+                        throw ArcaError(.io, "/v2/ answered \(response.status.code) \(response.status.reasonPhrase), so this is no registry (distribution API v2)")
                     }
                     base = "\(scheme)://\(host)"
                     return "\(scheme)://\(host)"
@@ -216,7 +217,8 @@ final class RegistryClient: Sendable {
         case 400..<500: .invalidFormat
         default: .io
         }
-        let tries = [429, 500, 502, 503, 504].contains(response.status.code) ? " after \(options.retries + 1) tries" : ""
+        let count = options.retries + 1
+        let tries = [429, 500, 502, 503, 504].contains(response.status.code) ? " after \(count) \(count == 1 ? "try" : "tries")" : ""
         return ArcaError(code, "registry \(reference.registry) answered \(response.status.code) \(response.status.reasonPhrase) to \(what) (\(response.request.method) \(Self.displayPath(response.request.url)))\(tries)\(detail)")
     }
 

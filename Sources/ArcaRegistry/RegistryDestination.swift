@@ -13,6 +13,8 @@ public final class RegistryDestination: ImageDestination {
     let client: RegistryClient
     private let manifest = Mutex<(bytes: [UInt8], descriptor: Descriptor)?>(nil)
     private let counters = Mutex(Counters())
+    /// Blobs a mount was tried for and failed: not tried again.
+    private let unmountable = Mutex<Set<Digest>>([])
 
     /// What a push did, for messages and tests.
     public struct Counters: Sendable, Equatable {
@@ -59,7 +61,8 @@ public final class RegistryDestination: ImageDestination {
     /// `POST …/blobs/uploads/?mount=DIGEST&from=REPO`: 201 means the blob is now here; 202 means
     /// the registry could not mount it and opened an upload instead, which is cancelled.
     func mount(_ digest: Digest) throws -> Bool {
-        guard let from = client.options.mountFrom, from != client.reference.repository else { return false }
+        guard let from = client.options.mountFrom, from != client.reference.repository,
+              !unmountable.withLock({ $0.contains(digest) }) else { return false }
         let url = RegistryClient.appending(RegistryClient.appending(client.path("blobs/uploads/"), "mount", digest.description), "from", from)
         let response = try client.perform(.POST, url, headers: ["Content-Length": "0"])
         switch response.status.code {
@@ -72,6 +75,7 @@ public final class RegistryDestination: ImageDestination {
                 _ = (try? client.transport.send(request))?.readErrorBody()
             }
             response.close()
+            unmountable.withLock { _ = $0.insert(digest) }
             return false
         default:
             throw client.failure(response, "the mount of blob \(digest.short)… from \(from)")

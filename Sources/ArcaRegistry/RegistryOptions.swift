@@ -42,7 +42,7 @@ public struct RegistryOptions: Sendable {
     public init(credentials: RegistryCredentials? = nil, credentialStore: CredentialStore = CredentialStore(),
                 certDirectory: String? = nil, tlsVerify: Bool = true, insecure: Bool = false,
                 retries: Int = 3, retryDelay: Duration = .milliseconds(500), mountFrom: String? = nil,
-                chunkSize: Int = 8 << 20, connectTimeout: Duration = .seconds(30), readTimeout: Duration = .seconds(120),
+                chunkSize: Int = 8 << 20, connectTimeout: Duration = .seconds(10), readTimeout: Duration = .seconds(120),
                 warn: @escaping @Sendable (String) -> Void = { printWarning($0) }) {
         self.credentials = credentials
         self.credentialStore = credentialStore

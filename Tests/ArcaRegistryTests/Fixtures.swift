@@ -45,17 +45,21 @@ final class FaultProxy: Sendable {
         var uploadStartHeaders: [(String, String)] = []
     }
 
+    /// State shared with the server's handler.
+    final class Shared: Sendable {
+        let log = Mutex<[String]>([])
+        let failed = Atomic<Bool>(false)
+    }
+
     private let server: TestHTTPServer
-    private let log = Mutex<[String]>([])
-    private let failed = Atomic<Bool>(false)
+    private let shared = Shared()
     let port: Int
 
     init(upstreamPort: Int, rules: Rules = Rules()) throws {
-        let log = self.log
-        let failed = self.failed
+        let shared = self.shared
         server = try TestHTTPServer { request in
-            log.withLock { $0.append("\(request.method) \(request.path) \(request.body.count)") }
-            if let failOnce = rules.failOnce, failOnce(request), !failed.exchange(true, ordering: .relaxed) {
+            shared.log.withLock { $0.append("\(request.method) \(request.path) \(request.body.count)") }
+            if let failOnce = rules.failOnce, failOnce(request), !shared.failed.exchange(true, ordering: .relaxed) {
                 return TestResponse(status: 503, reason: "Service Unavailable",
                                     headers: [("Content-Type", "application/json")],
                                     body: Array(#"{"errors":[{"code":"UNAVAILABLE","message":"injected by the test proxy"}]}"#.utf8))
@@ -75,15 +79,15 @@ final class FaultProxy: Sendable {
     deinit { server.stop() }
 
     var host: String { "127.0.0.1:\(port)" }
-    var requests: [String] { log.withLock { $0 } }
-    var injectedFailure: Bool { failed.load(ordering: .relaxed) }
+    var requests: [String] { shared.log.withLock { $0 } }
+    var injectedFailure: Bool { shared.failed.load(ordering: .relaxed) }
 
     /// Requests whose method and path match, e.g. `("PATCH", "/blobs/uploads/")`.
     func count(_ method: String, containing fragment: String = "") -> Int {
-        requests.filter { $0.hasPrefix(method + " ") && $0.contains(fragment) }.count
+        requests.filter { $0.hasPrefix(method + " ") && (fragment.isEmpty || $0.contains(fragment)) }.count
     }
 
-    func clear() { log.withLock { $0.removeAll() } }
+    func clear() { shared.log.withLock { $0.removeAll() } }
 }
 
 /// The distribution token service of the tests: checks Basic credentials and hands out ES256 JWTs
@@ -92,8 +96,10 @@ final class TokenServer: Sendable {
     static let service = "arca-test-registry"
     static let issuer = "arca-test-issuer"
 
+    final class Counter: Sendable { let value = Atomic<Int>(0) }
+
     private let server: TestHTTPServer
-    private let issued = Atomic<Int>(0)
+    private let issued = Counter()
     let port: Int
     let certificatePath: String
 
@@ -132,7 +138,7 @@ final class TokenServer: Sendable {
                 return TestResponse(status: 500, reason: "Internal Server Error")
             }
             let token = input + "." + base64URL(signature.rawRepresentation)
-            issued.add(1, ordering: .relaxed)
+            issued.value.add(1, ordering: .relaxed)
             let body: [String: Any] = ["token": token, "expires_in": lifetime, "issued_at": ISO8601DateFormatter().string(from: Date())]
             return TestResponse(status: 200, reason: "OK", headers: [("Content-Type", "application/json")],
                                 body: Array((try? JSONSerialization.data(withJSONObject: body)) ?? Data()))
@@ -143,7 +149,7 @@ final class TokenServer: Sendable {
     deinit { server.stop() }
 
     var realm: String { "http://127.0.0.1:\(port)/token" }
-    var tokensIssued: Int { issued.load(ordering: .relaxed) }
+    var tokensIssued: Int { issued.value.load(ordering: .relaxed) }
     /// The registry.sh options that point a registry at this service.
     var registryOptions: [String] { ["--token", realm, Self.service, Self.issuer, certificatePath] }
 }
@@ -165,14 +171,14 @@ enum TestImages {
     }
 
     /// A gzip layer holding one file of `size` random bytes; returns (compressed, diffID).
-    static func layer(_ name: String, size: Int, seed: UInt64) throws -> (bytes: [UInt8], diffID: Digest, mediaType: String) {
+    static func layer(_ name: String, size: Int, seed: UInt64) throws -> (bytes: [UInt8], diffID: ArcaOCI.Digest, mediaType: String) {
         let tar = try TarBuilder.tar([.file(name, randomBytes(size, seed: seed))])
-        return (try TarBuilder.gzip(tar), Digest.sha256(of: tar), MediaType.ociLayerGzip)
+        return (try TarBuilder.gzip(tar), ArcaOCI.Digest.sha256(of: tar), MediaType.ociLayerGzip)
     }
 
     /// Writes an OCI layout at `path` holding `images` (tag -> layers) and returns it.
     @discardableResult
-    static func layout(at path: String, _ images: [(tag: String, layers: [(bytes: [UInt8], diffID: Digest, mediaType: String)])]) throws -> String {
+    static func layout(at path: String, _ images: [(tag: String, layers: [(bytes: [UInt8], diffID: ArcaOCI.Digest, mediaType: String)])]) throws -> String {
         let builder = try LayoutBuilder(path: path)
         var entries: [(Descriptor, tag: String?)] = []
         for image in images {
