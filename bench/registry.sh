@@ -11,29 +11,34 @@ arca=${ARCA_BIN:-$PWD/.build/release/arca}
 [ -x "$arca" ] || swift build -c release --product arca >&2
 image=$(scripts/python-image.sh)
 work=$(mktemp -d "${TMPDIR:-/tmp}/arca-bench.XXXXXX")
-trap 'scripts/registry.sh stop "$work/registry" || true; rm -rf "$work"' EXIT
+trap 'for r in "$work"/reg-*; do [ -d "$r" ] && scripts/registry.sh stop "$r"; done; rm -rf "$work"' EXIT
 export BENCH_RESULTS=$work/results
-port=$(scripts/registry.sh start "$work/registry")
-registry=127.0.0.1:$port
 
 for i in $(seq "$runs"); do
   rm -rf "$work/a-oci" "$work/s-oci"
-  # A new repository per run and tool, so every push uploads every blob; alternate who goes first.
+  # Alternate who goes first so neither always gets the warmer page cache.
   if [ $((i % 2)) = 1 ]; then order="arca skopeo"; else order="skopeo arca"; fi
   for tool in $order; do
+    # A fresh registry (new port, empty storage) for every run and tool: every push uploads every
+    # blob, and skopeo's blob-info cache cannot turn the push into a cross-repository mount.
+    port=$(scripts/registry.sh start "$work/reg-$tool-$i")
+    registry=127.0.0.1:$port
     if [ "$tool" = arca ]; then
-      measure arca-push "$arca" copy --quiet "$image" "docker://$registry/bench/arca-$i:python"
-      measure arca-pull "$arca" copy --quiet "docker://$registry/bench/arca-$i:python" "oci:$work/a-oci:python"
+      measure arca-push "$arca" copy --quiet "$image" "docker://$registry/bench/python:1"
+      measure arca-pull "$arca" copy --quiet "docker://$registry/bench/python:1" "oci:$work/a-oci:python"
+      arca_manifest=$(skopeo inspect --raw --tls-verify=false "docker://$registry/bench/python:1" | sha256sum | cut -c1-16)
     else
-      measure skopeo-push skopeo copy -q --dest-tls-verify=false "$image" "docker://$registry/bench/skopeo-$i:python"
-      measure skopeo-pull skopeo copy -q --src-tls-verify=false "docker://$registry/bench/skopeo-$i:python" "oci:$work/s-oci:python"
+      measure skopeo-push skopeo copy -q --dest-tls-verify=false "$image" "docker://$registry/bench/python:1"
+      measure skopeo-pull skopeo copy -q --src-tls-verify=false "docker://$registry/bench/python:1" "oci:$work/s-oci:python"
+      skopeo_manifest=$(skopeo inspect --raw --tls-verify=false "docker://$registry/bench/python:1" | sha256sum | cut -c1-16)
     fi
+    scripts/registry.sh stop "$work/reg-$tool-$i"
+    rm -rf "$work/reg-$tool-$i"
   done
 done
 
 # Both tools pushed the same manifest (layers passed through unchanged).
-a=$(skopeo inspect --raw --tls-verify=false "docker://$registry/bench/arca-1:python" | sha256sum | cut -c1-16)
-s=$(skopeo inspect --raw --tls-verify=false "docker://$registry/bench/skopeo-1:python" | sha256sum | cut -c1-16)
+a=$arca_manifest s=$skopeo_manifest
 echo "registry benchmark: $(machine_line); $runs runs; image $(du -sh "$(echo "${image#oci:}" | cut -d: -f1)" | cut -f1) (python3 on Debian 12); manifests arca $a, skopeo $s"
 printf '%-8s %8s %9s %6s %13s %15s\n' step arca_s skopeo_s ratio arca_rss_MiB skopeo_rss_MiB
 for step in push pull; do

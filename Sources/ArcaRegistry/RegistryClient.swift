@@ -94,26 +94,67 @@ final class RegistryClient: Sendable {
     func baseURL() throws -> String {
         try base.withLock { base in
             if let base { return base }
-            let plainAllowed = options.insecure || Self.isLoopback(host)
-            var failure = ""
-            for scheme in plainAllowed ? ["https", "http"] : ["https"] {
-                do {
-                    let response = try retrying(probe: scheme == "https" && plainAllowed) {
-                        try transport.send(HTTPRequest(method: .GET, url: "\(scheme)://\(host)/v2/"))
-                    }
-                    _ = response.readErrorBody()
-                    guard [200, 401].contains(response.status.code) else {
-                        // Also what a TLS-only registry answers to plain HTTP: the HTTPS failure above says why.
-                        throw ArcaError(.io, "/v2/ answered \(response.status.code) \(response.status.reasonPhrase), so this is no registry (distribution API v2)")
-                    }
-                    base = "\(scheme)://\(host)"
-                    return "\(scheme)://\(host)"
-                } catch let error as ArcaError where error.code == .io {
-                    failure += (failure.isEmpty ? "" : "; ") + "\(scheme): \(error.message)"
-                }
+            let found = options.insecure || Self.isLoopback(host) ? try probeBoth() : try probe("https")
+            base = found
+            return found
+        }
+    }
+
+    /// One scheme, with retries.
+    private func probe(_ scheme: String) throws -> String {
+        let url = "\(scheme)://\(host)"
+        let response: HTTPResponse
+        do {
+            response = try retrying { try transport.send(HTTPRequest(method: .GET, url: url + "/v2/")) }
+        } catch let error as ArcaError {
+            throw ArcaError(.io, "cannot reach registry \(host) over HTTPS: \(error.message) (plain HTTP is used only for localhost, 127.0.0.1 and registries marked insecure)")
+        }
+        try Self.checkVersionAnswer(response, url: url)
+        return url
+    }
+
+    /// HTTPS and HTTP at once: a port speaks one or the other, and a TLS handshake sent to a
+    /// plain-HTTP port can hang until the connect timeout. A registry answer over HTTP wins at
+    /// once; otherwise HTTPS is waited for. Both failing is retried like any request.
+    private func probeBoth() throws -> String {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let secure = try transport.start(HTTPRequest(method: .GET, url: "https://\(host)/v2/"))
+            let plain = try transport.start(HTTPRequest(method: .GET, url: "http://\(host)/v2/"))
+            var failures: [String] = []
+            var retryable = true
+            do {
+                try Self.checkVersionAnswer(try plain.wait(), url: "http://\(host)")
+                return "http://\(host)"
+            } catch let error as TransportError {
+                failures.append("http: \(error.description)")
+            } catch let error as ArcaError {
+                failures.append("http: \(error.message)")
+                retryable = false
             }
-            let hint = plainAllowed ? "" : " (plain HTTP is used only for localhost, 127.0.0.1 and registries marked insecure)"
-            throw ArcaError(.io, "cannot reach registry \(host): \(failure)\(hint)")
+            do {
+                try Self.checkVersionAnswer(try secure.wait(), url: "https://\(host)")
+                return "https://\(host)"
+            } catch let error as TransportError {
+                failures.append("https: \(error.description)")
+            } catch let error as ArcaError {
+                failures.append("https: \(error.message)")
+                retryable = false
+            }
+            if !retryable || attempt > options.retries {
+                throw ArcaError(.io, "cannot reach registry \(host) after \(attempt) \(attempt == 1 ? "try" : "tries"): \(failures.joined(separator: "; "))")
+            }
+            pause(attempt: attempt, retryAfter: nil)
+        }
+    }
+
+    /// `GET /v2/` must answer 200, or 401 when authentication is needed.
+    private static func checkVersionAnswer(_ response: HTTPResponse, url: String) throws {
+        _ = response.readErrorBody()
+        guard [200, 401].contains(response.status.code) else {
+            // Also what a TLS-only registry answers to plain HTTP: the HTTPS result says more.
+            throw ArcaError(.io, "\(url)/v2/ answered \(response.status.code) \(response.status.reasonPhrase), so this is no registry (distribution API v2)")
         }
     }
 
