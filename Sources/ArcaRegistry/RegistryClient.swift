@@ -192,9 +192,11 @@ final class RegistryClient: Sendable {
         while nanosleep(&time, &left) != 0 && errno == EINTR { time = left }
     }
 
-    /// The request with this client's `Authorization` header (refreshing an expired token first).
+    /// The request with this client's `Authorization` header (refreshing an expired token first);
+    /// a URL outside the registry's origin (an upload location or redirect elsewhere) gets none.
     func prepare(_ method: HTTPMethod, _ url: String, headers: HTTPHeaders = HTTPHeaders(), body: ByteBuffer? = nil) throws -> HTTPRequest {
         var request = HTTPRequest(method: method, url: url, headers: headers, body: body)
+        guard Self.origin(of: url) == (try baseURL()) else { return request }
         if auth.needsFreshToken { try auth.refreshToken(fetch: { request in try retrying { try transport.send(request) } }) }
         if let authorization = try auth.authorization() {
             request.headers.replaceOrAdd(name: "Authorization", value: authorization)
@@ -212,8 +214,7 @@ final class RegistryClient: Sendable {
         var redirects = 0
         while true {
             let onRegistry = Self.origin(of: url) == base
-            let request = onRegistry ? try prepare(method, url, headers: headers, body: body)
-                                     : HTTPRequest(method: method, url: url, headers: headers, body: body)
+            let request = try prepare(method, url, headers: headers, body: body)
             let response = try retrying { try transport.send(request) }
             switch response.status.code {
             case 401 where onRegistry:

@@ -41,6 +41,11 @@ final class FaultProxy: Sendable {
         var failOnce: (@Sendable (TestRequest) -> Bool)?
         /// Flip a byte in the body of responses to requests this matches.
         var corrupt: (@Sendable (TestRequest) -> Bool)?
+        /// Answer blob GETs with a 307 to this port on 127.0.0.1 (another origin), as a registry
+        /// redirecting to a CDN does.
+        var redirectBlobsToPort: Int?
+        /// An Authorization header this proxy adds itself when forwarding (a pre-signed CDN URL).
+        var upstreamAuthorization: String?
         /// Extra headers for responses to upload starts (POST …/blobs/uploads/).
         var uploadStartHeaders: [(String, String)] = []
     }
@@ -49,6 +54,7 @@ final class FaultProxy: Sendable {
     final class Shared: Sendable {
         let log = Mutex<[String]>([])
         let failed = Atomic<Bool>(false)
+        let sawAuthorization = Atomic<Bool>(false)
     }
 
     private let server: TestHTTPServer
@@ -59,12 +65,19 @@ final class FaultProxy: Sendable {
         let shared = self.shared
         server = try TestHTTPServer { request in
             shared.log.withLock { $0.append("\(request.method) \(request.path) \(request.body.count)") }
+            if request.header("Authorization") != nil { shared.sawAuthorization.store(true, ordering: .relaxed) }
             if let failOnce = rules.failOnce, failOnce(request), !shared.failed.exchange(true, ordering: .relaxed) {
                 return TestResponse(status: 503, reason: "Service Unavailable",
                                     headers: [("Content-Type", "application/json")],
                                     body: Array(#"{"errors":[{"code":"UNAVAILABLE","message":"injected by the test proxy"}]}"#.utf8))
             }
-            var response = TestHTTPServer.forward(request, toPort: upstreamPort)
+            if let port = rules.redirectBlobsToPort, request.method == "GET", request.path.contains("/blobs/sha256:") {
+                return TestResponse(status: 307, reason: "Temporary Redirect",
+                                    headers: [("Location", "http://127.0.0.1:\(port)\(request.target)")])
+            }
+            var forwarded = request
+            if let authorization = rules.upstreamAuthorization { forwarded.headers.append(("Authorization", authorization)) }
+            var response = TestHTTPServer.forward(forwarded, toPort: upstreamPort)
             if let corrupt = rules.corrupt, corrupt(request), !response.body.isEmpty {
                 response.body[response.body.count / 2] ^= 0x20
             }
@@ -81,6 +94,8 @@ final class FaultProxy: Sendable {
     var host: String { "127.0.0.1:\(port)" }
     var requests: [String] { shared.log.withLock { $0 } }
     var injectedFailure: Bool { shared.failed.load(ordering: .relaxed) }
+    /// True once any request reached this proxy with an Authorization header.
+    var sawAuthorization: Bool { shared.sawAuthorization.load(ordering: .relaxed) }
 
     /// Requests whose method and path match, e.g. `("PATCH", "/blobs/uploads/")`.
     func count(_ method: String, containing fragment: String = "") -> Int {

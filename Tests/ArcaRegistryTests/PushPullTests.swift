@@ -80,6 +80,32 @@ import Testing
         }
     }
 
+    @Test func followsBlobRedirectsToAnotherOriginWithoutCredentials() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            let layout = try Self.twoImages(dir)
+            try await TestRegistry.with(in: dir + "/registry", ["--htpasswd", "carol:pass-123"]) { registry in
+                var options = Self.fast
+                options.credentials = RegistryCredentials(username: "carol", password: "pass-123")
+                let (manifest, _) = try Self.push(layout, tag: "v1", to: try registry.reference("redirect/app:1"), options: options)
+                // The "CDN" signs requests itself (as a pre-signed URL would) and records whether
+                // arca sent it the registry's credentials: it must not.
+                var cdnRules = FaultProxy.Rules()
+                cdnRules.upstreamAuthorization = "Basic " + Data("carol:pass-123".utf8).base64EncodedString()
+                let cdn = try FaultProxy(upstreamPort: registry.port, rules: cdnRules)
+                var rules = FaultProxy.Rules()
+                rules.redirectBlobsToPort = cdn.port
+                let front = try FaultProxy(upstreamPort: registry.port, rules: rules)
+                let source = try RegistrySource(try RegistryReference(parsing: "\(front.host)/redirect/app:1"), options: options)
+                let pulled = try Self.copy(source, to: try OCILayout(writingTo: dir + "/out", tag: "x"))
+                #expect(pulled.digest == manifest.digest)
+                #expect(front.sawAuthorization)
+                #expect(front.count("GET", containing: "/blobs/") >= 3)
+                #expect(cdn.count("GET", containing: "/blobs/") == 3)
+                #expect(!cdn.sawAuthorization)
+            }
+        }
+    }
+
     @Test func readsWhatSkopeoPushedInDockerAndOCIFormats() async throws {
         try await Fixture.withTemporaryDirectory { dir in
             let layout = try Self.twoImages(dir)
