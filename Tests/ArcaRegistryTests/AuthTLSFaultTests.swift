@@ -136,6 +136,14 @@ import Testing
                 #expect(flaky.injectedFailure)
                 #expect(flaky.count("PUT", containing: "/manifests/") == 2)
 
+                // A connection closed without an answer (mid-upload) is retried too.
+                var dropRules = FaultProxy.Rules()
+                dropRules.dropOnce = { $0.method == "PUT" && $0.path.contains("/blobs/uploads/") }
+                let dropping = try FaultProxy(upstreamPort: registry.port, rules: dropRules)
+                _ = try PushPullTests.push(layout, tag: "v1", to: try RegistryReference(parsing: "\(dropping.host)/retry/dropped:1"))
+                #expect(dropping.injectedFailure)
+                try Tool.check("skopeo", ["inspect", "--tls-verify=false", "docker://\(registry.host)/retry/dropped:1"])
+
                 rules.failOnce = { $0.method == "GET" && $0.path.contains("/manifests/") }
                 let again = try FaultProxy(upstreamPort: registry.port, rules: rules)
                 var noRetries = Self.fast

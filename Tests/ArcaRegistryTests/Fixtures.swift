@@ -39,6 +39,8 @@ final class FaultProxy: Sendable {
     struct Rules: Sendable {
         /// Answer the first request this matches with 503 (then pass the rest through).
         var failOnce: (@Sendable (TestRequest) -> Bool)?
+        /// Close the connection without an answer for the first request this matches.
+        var dropOnce: (@Sendable (TestRequest) -> Bool)?
         /// Flip a byte in the body of responses to requests this matches.
         var corrupt: (@Sendable (TestRequest) -> Bool)?
         /// Answer blob GETs with a 307 to this port on 127.0.0.1 (another origin), as a registry
@@ -70,6 +72,9 @@ final class FaultProxy: Sendable {
                 return TestResponse(status: 503, reason: "Service Unavailable",
                                     headers: [("Content-Type", "application/json")],
                                     body: Array(#"{"errors":[{"code":"UNAVAILABLE","message":"injected by the test proxy"}]}"#.utf8))
+            }
+            if let dropOnce = rules.dropOnce, dropOnce(request), !shared.failed.exchange(true, ordering: .relaxed) {
+                return TestResponse(status: 0, reason: "")
             }
             if let port = rules.redirectBlobsToPort, request.method == "GET", request.path.contains("/blobs/sha256:") {
                 return TestResponse(status: 307, reason: "Temporary Redirect",

@@ -190,7 +190,9 @@ final class TestHTTPServer: @unchecked Sendable {  // `listener` is only closed 
         }
     }
 
+    /// Status 0 means: close the connection without answering (a reset as the client sees it).
     static func writeResponse(_ response: TestResponse, to fd: Int32) {
+        guard response.status != 0 else { return }
         var head = "HTTP/1.1 \(response.status) \(response.reason)\r\n"
         for (name, value) in response.headers where !["content-length", "connection", "transfer-encoding"].contains(name.lowercased()) {
             head += "\(name): \(value)\r\n"
