@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // bottom
@@ -75,6 +76,18 @@ let package = Package(
             dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "X509", package: "swift-certificates"),
                            .product(name: "SwiftASN1", package: "swift-asn1")],
+            exclude: ["README.md"],
+            swiftSettings: strict),
+        // services: the registry client (docker://); linked by the CLI only, never by the runtime
+        .target(
+            name: "ArcaRegistry",
+            dependencies: [
+                "ArcaCore", "ArcaArchive", "ArcaOCI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             exclude: ["README.md"],
             swiftSettings: strict),
         // format
@@ -128,7 +141,7 @@ let package = Package(
         .target(
             name: "ArcaCommands",
             dependencies: [
-                "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation", "ArcaSeal", "ArcaSession", "ArcaRuntimeLayer", "ArcaCrypto", "ArcaMeasurement",
+                "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation", "ArcaSeal", "ArcaSession", "ArcaRuntimeLayer", "ArcaCrypto", "ArcaMeasurement", "ArcaRegistry",
                 "ArcaKeeperAPI", "ArcaKeeper", "ArcaKeeperClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -179,6 +192,17 @@ let package = Package(
         .testTarget(
             name: "ArcaCommandsTests",
             dependencies: ["ArcaCommands", "ArcaOCI", "ArcaArchive", "ArcaTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ArcaRegistryTests",
+            dependencies: [
+                "ArcaRegistry", "ArcaOCI", "ArcaArchive", "ArcaTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strict),
     ]
 )

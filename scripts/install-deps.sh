@@ -8,6 +8,7 @@ packages=(
   skopeo umoci runc mmdebstrap busybox-static             # real peers for image tests and the runtime
   docker-registry postgresql                              # real services for registry and keeper tests
   zstd gzip tar jq curl openssl time sqlite3                   # test helpers
+  apache2-utils                                                # htpasswd for the registry Basic-auth tests
 )
 [ "${ARCA_BENCH_DEPS:-0}" = 1 ] && packages+=(gocryptfs fio hyperfine time)
 

@@ -31,6 +31,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Only prepare the bundle (with --bundle) and print its path; run it with `runc run --bundle DIR NAME`.")
     var prepareOnly = false
     @OptionGroup var image: ImageOptions
+    @OptionGroup(title: "Registry options") var registry: RegistryFlags
     @Argument(parsing: .postTerminator, help: "Arguments for the service (used only where the session allows them).")
     var arguments: [String] = []
 
@@ -46,7 +47,7 @@ struct RunCommand: ParsableCommand {
         let keyPath = try platformKeyPath()
         let directory = try bundle ?? FileSystem.makeTemporaryDirectory(prefix: "arca-run")
         defer { if bundle == nil { try? FileSystem.removeTree(directory) } }
-        let store = try ImageStores.source(parseReference(reference))
+        let store = try Stores.source(parseReference(reference), registry: registry.options())
         let resolved = try ImageResolver(platform: image.resolvedPlatform()).resolve(store)
         try RuncBundle.create(image: resolved, source: store, at: directory, platformKey: keyPath, keeper: keeper,
                               hostNetwork: network == "host", arguments: arguments)
