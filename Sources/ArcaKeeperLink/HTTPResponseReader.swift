@@ -106,8 +106,8 @@ struct HTTPResponseReader {
     // MARK: body
 
     private mutating func readBody(_ headers: [(name: String, value: String)]) throws -> [UInt8] {
-        let encodings = headers.filter { $0.name == "transfer-encoding" }.map(\.value)
-        let lengths = headers.filter { $0.name == "content-length" }.map(\.value)
+        let encodings = headers.filter { $0.name == "transfer-encoding" }.map { $0.value }
+        let lengths = headers.filter { $0.name == "content-length" }.map { $0.value }
         if !encodings.isEmpty {
             guard lengths.isEmpty else {
                 throw malformed("both transfer-encoding and content-length (ambiguous framing)")
@@ -123,8 +123,8 @@ struct HTTPResponseReader {
             throw malformed("neither content-length nor chunked transfer-encoding")
         }
         let length = try parseContentLength(first)
-        for other in lengths.dropFirst() where try parseContentLength(other) != length {
-            throw malformed("conflicting content-length values \(printable(lengths.joined(separator: ", ").utf8, limit: 80))")
+        for other in lengths.dropFirst() {
+            guard try parseContentLength(other) == length else { throw malformed("conflicting content-length values \(printable(lengths.joined(separator: ", ").utf8, limit: 80))") }
         }
         guard length <= limits.maximumBodySize else {
             throw limit("a body of \(length) bytes, over the \(formatBytes(limits.maximumBodySize)) limit")

@@ -2,10 +2,12 @@ import ArcaCore
 
 #if canImport(Glibc)
 import Glibc
-private let streamType = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+private let streamSocket = Int32(SOCK_STREAM.rawValue)
+private let socketFlags = Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
 #elseif canImport(Musl)
 import Musl
-private let streamType = SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK
+private let streamSocket = SOCK_STREAM
+private let socketFlags = SOCK_CLOEXEC | SOCK_NONBLOCK
 #endif
 
 /// A non-blocking TCP socket to the keeper. Every wait goes through `poll` with a timeout, and
@@ -29,7 +31,7 @@ final class TCPConnection {
         let deadline = Deadline(secondsFromNow: timeout)
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(streamType & 0xf)
+        hints.ai_socktype = streamSocket
         hints.ai_flags = AI_NUMERICSERV
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(address.host, String(address.port), &hints, &list)
@@ -42,7 +44,7 @@ final class TCPConnection {
         var entry: UnsafeMutablePointer<addrinfo>? = first
         while let info = entry {
             entry = info.pointee.ai_next
-            let fd = socket(info.pointee.ai_family, streamType, 0)
+            let fd = socket(info.pointee.ai_family, streamSocket | socketFlags, 0)
             guard fd >= 0 else {
                 lastError = String(cString: strerror(errno))
                 continue

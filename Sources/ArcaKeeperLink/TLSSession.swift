@@ -16,9 +16,15 @@ final class TLSSession: ByteSource {
     private var peerClosed = false
     private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
 
+    /// OpenSSL's one-time initialisation, without openssl.cnf (see the shim).
+    private static let initialised: Bool = arca_openssl_init_without_config() == 1
+
     init(connection: TCPConnection, deadline: Deadline) throws {
         self.connection = connection
         self.deadline = deadline
+        guard Self.initialised else {
+            throw Self.failure("setup (initialising openssl)", address: connection.address)
+        }
         guard let context = SSL_CTX_new(TLS_client_method()) else {
             throw Self.failure("setup (creating a context)", address: connection.address)
         }
@@ -130,8 +136,10 @@ final class TLSSession: ByteSource {
             case SSL_ERROR_ZERO_RETURN:
                 return try closed(closing)
             default:
-                // After the socket closed, OpenSSL reports "unexpected eof" as SYSCALL or SSL.
-                if peerClosed && ERR_peek_error() == 0 || peerClosed && status == SSL_ERROR_SYSCALL {
+                // A close without close_notify: OpenSSL 3 reports "unexpected eof" (or SYSCALL with
+                // an empty queue). Reading, that is the end of the stream; HTTP framing judges it.
+                if peerClosed && (status == SSL_ERROR_SYSCALL
+                                  || ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
                     return try closed(closing)
                 }
                 throw Self.failure(closing ?? "the response", address: connection.address)

@@ -10,6 +10,13 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+// Initialises libssl without reading openssl.cnf: before the pivot the runtime's file system
+// belongs to the host, and a planted config could load an engine or provider into PID 1.
+// Must run before any other OpenSSL call (later calls keep the first settings). 1 on success.
+static inline int arca_openssl_init_without_config(void) {
+    return OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+}
+
 // TLS 1.3 and nothing else, both ends of the range. Returns 1 on success.
 static inline int arca_ssl_ctx_tls13_only(SSL_CTX *ctx) {
     return SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) == 1

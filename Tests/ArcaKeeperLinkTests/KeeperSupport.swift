@@ -16,6 +16,7 @@ struct LinkFixture: Sendable {
     let pin: String
     let port: Int
     let keeper: Keeper
+    let metrics: KeeperMetrics
     /// The platform key file (PEM, 0600), as the host would hand it to the container.
     let platformKeyPath: String
     let platform: P256.Signing.PrivateKey
@@ -57,8 +58,9 @@ func withLinkKeeper<T: Sendable>(allowed: [String] = ["sim"], registerPlatform: 
             let identity = try TLSIdentity.generate(commonName: "arca-keeper")
             let keeper = Keeper(store: store, masterKey: try KeeperMasterKey.loadOrCreate(path: "\(dir)/master.key"), logger: logger)
             let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+            let metrics = KeeperMetrics()
             let app = try KeeperServer.makeApplication(
-                keeper: keeper, identity: identity, metrics: KeeperMetrics(),
+                keeper: keeper, identity: identity, metrics: metrics,
                 options: .init(host: "127.0.0.1", port: 0, rateBurst: 10_000, ratePerSecond: 10_000),
                 logger: logger, onRunning: { continuation.yield($0) })
             let group = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: logger))
@@ -78,7 +80,7 @@ func withLinkKeeper<T: Sendable>(allowed: [String] = ["sim"], registerPlatform: 
                     }
                     let keyPath = "\(dir)/platform.key"
                     try FileSystem.writeAtomically(Array(platform.pemRepresentation.utf8), to: keyPath, permissions: [.ownerReadWrite])
-                    let result = try await body(LinkFixture(url: url, pin: identity.pin, port: port, keeper: keeper,
+                    let result = try await body(LinkFixture(url: url, pin: identity.pin, port: port, keeper: keeper, metrics: metrics,
                                                             platformKeyPath: keyPath, platform: platform))
                     await group.triggerGracefulShutdown()
                     try await tasks.waitForAll()
