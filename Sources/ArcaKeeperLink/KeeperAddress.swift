@@ -71,7 +71,7 @@ public struct KeeperAddress: Sendable, Equatable, CustomStringConvertible {
         }
         var port = Self.defaultPort
         if let portText {
-            guard portText.count <= 5, portText.allSatisfy(\.isASCII), let value = Int(portText) else {
+            guard (1...5).contains(portText.count), portText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = Int(portText) else {
                 throw ArcaError(.invalidArgument, "keeper url \(shown) has port \(printable(portText.utf8, limit: 20)), not a number in 1…65535")
             }
             port = value

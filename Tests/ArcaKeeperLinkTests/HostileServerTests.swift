@@ -105,8 +105,15 @@ import Testing
         #expect(server.received().isEmpty)
     }
 
+    @Test func serverWithoutTLS13IsATLSFailure() async throws {
+        let server = try TinyTLSServer(tls12Only: true, behaviour: .respond(Array("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".utf8)))
+        let error = try await expectArcaError(.tlsFailure) { _ = try await send(to: server) }
+        #expect(error.message.contains("127.0.0.1:\(server.port)"))
+        #expect(server.received().isEmpty)
+    }
+
     @Test func stalledServerTimesOut() async throws {
-        let server = try TinyTLSServer(behaviour: .stall(seconds: 3))
+        let server = try TinyTLSServer(behaviour: .stall(seconds: 1.5))
         let error = try await expectArcaError(.tlsFailure) {
             _ = try await send(to: server, options: KeeperLinkOptions(ioTimeout: 0.3, requestTimeout: 5))
         }

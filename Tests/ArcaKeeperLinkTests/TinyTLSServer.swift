@@ -23,7 +23,7 @@ final class TinyTLSServer: Sendable {
     private let listener: Int32
     private let state = Mutex<(received: [UInt8], done: Bool)>(([], false))
 
-    init(identity: TLSIdentity? = nil, behaviour: Behaviour) throws {
+    init(identity: TLSIdentity? = nil, tls12Only: Bool = false, behaviour: Behaviour) throws {
         signal(SIGPIPE, SIG_IGN)   // the test server may write to a client that already left
         self.identity = try identity ?? TLSIdentity.generate(commonName: "arca-keeper")
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -43,7 +43,7 @@ final class TinyTLSServer: Sendable {
         }
         listener = fd
         port = Int(UInt16(bigEndian: address.sin_port))
-        let context = ContextBox(pointer: try Self.makeContext(self.identity))
+        let context = ContextBox(pointer: try Self.makeContext(self.identity, tls12Only: tls12Only))
         Thread { [self] in
             self.serve(context: context.pointer, behaviour: behaviour)
             SSL_CTX_free(context.pointer)
@@ -104,13 +104,14 @@ final class TinyTLSServer: Sendable {
         return text.utf8.count - text[..<end.upperBound].utf8.count >= length
     }
 
-    private static func makeContext(_ identity: TLSIdentity) throws -> OpaquePointer {
+    private static func makeContext(_ identity: TLSIdentity, tls12Only: Bool) throws -> OpaquePointer {
         guard let context = SSL_CTX_new(TLS_server_method()) else { throw ArcaError(.io, "SSL_CTX_new failed") }
         let certificate = try withBIO(identity.certificatePEM) { PEM_read_bio_X509($0, nil, nil, nil) }
         defer { X509_free(certificate) }
         let key = try withBIO(identity.privateKeyPEM) { PEM_read_bio_PrivateKey($0, nil, nil, nil) }
         defer { EVP_PKEY_free(key) }
-        guard arca_ssl_ctx_tls13_only(context) == 1, SSL_CTX_use_certificate(context, certificate) == 1,
+        guard tls12Only ? SSL_CTX_ctrl(context, SSL_CTRL_SET_MAX_PROTO_VERSION, Int(TLS1_2_VERSION), nil) == 1 : arca_ssl_ctx_tls13_only(context) == 1,
+              SSL_CTX_use_certificate(context, certificate) == 1,
               SSL_CTX_use_PrivateKey(context, key) == 1 else {
             SSL_CTX_free(context)
             throw ArcaError(.io, "cannot configure the test server's tls context")
