@@ -20,10 +20,18 @@ public enum KeeperLink {
     public static func attest(keeperURL: String, pin: String, session: String, service: String, measurement: [UInt8],
                               evidenceProvider: any EvidenceProvider,
                               options: KeeperLinkOptions = KeeperLinkOptions()) throws -> ReleasePayload {
+        try attest(keeper: KeeperAddress(url: keeperURL), pin: pin, session: session, service: service,
+                   measurement: measurement, evidenceProvider: evidenceProvider, options: options)
+    }
+
+    /// The same, for an address already resolved (e.g. by `KeeperAddress.resolve(measured:)`, which honours `ARCA_KEEPER`).
+    public static func attest(keeper: KeeperAddress, pin: String, session: String, service: String, measurement: [UInt8],
+                              evidenceProvider: any EvidenceProvider,
+                              options: KeeperLinkOptions = KeeperLinkOptions()) throws -> ReleasePayload {
         guard measurement.count == 32 else {
             throw ArcaError(.invalidArgument, "measurement is \(measurement.count) bytes, expected 32")
         }
-        let client = try KeeperHTTPSClient(address: KeeperAddress(url: keeperURL), pin: pin, options: options)
+        let client = try KeeperHTTPSClient(address: keeper, pin: pin, options: options)
         let ephemeral = P256.KeyAgreement.PrivateKey()
         let ephemeralPublic = Array(ephemeral.publicKey.x963Representation)
 

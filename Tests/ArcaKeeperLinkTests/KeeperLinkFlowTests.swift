@@ -86,6 +86,19 @@ import Testing
         }
     }
 
+    @Test func attestsToTheAddressThatARCAKEEPEROverrides() async throws {
+        try await withLinkKeeper { f in
+            let provider = SimEvidenceProvider(producer: try SimEvidenceProducer(pemFile: f.platformKeyPath), measurement: measurementA)
+            // The measured config names a keeper that is down; the override points at the real one.
+            let address = try KeeperAddress.resolve(measured: "https://127.0.0.1:\(try unusedLoopbackPort())", override: f.url)
+            let payload = try await offThread {
+                try KeeperLink.attest(keeper: address, pin: f.pin, session: "shop/api", service: "web",
+                                      measurement: measurementA, evidenceProvider: provider)
+            }
+            #expect(payload.keys == ["app": shieldKey])
+        }
+    }
+
     @Test func unregisteredPlatformGivesTheKeepersReason() async throws {
         try await withLinkKeeper(registerPlatform: false) { f in
             let error = try await attestExpectingRefusal(f, measurement: measurementA)
