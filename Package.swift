@@ -35,6 +35,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "ArcaCore",
             dependencies: [
@@ -133,6 +134,13 @@ let package = Package(
             ],
             exclude: ["README.md"],
             swiftSettings: strict),
+        // arca-init's link to the keeper: HTTPS on OpenSSL, pinned (no NIO), and the attestation flow
+        .target(
+            name: "ArcaKeeperLink",
+            dependencies: ["ArcaCore", "ArcaKeeperAPI", "ArcaAttestation", "COpenSSL",
+                           .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["README.md"],
+            swiftSettings: strict),
         // the protected root: a FUSE adapter (no crypto) and the read-only shield file system
         .target(name: "ArcaFUSE", dependencies: ["CFuse", "ArcaCore"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "ArcaRootFS", dependencies: ["ArcaFUSE", "ArcaShield", "ArcaCrypto", "ArcaCore"],
@@ -186,6 +194,14 @@ let package = Package(
                            "ArcaCommands", "ArcaTestSupport",
                            .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ArcaKeeperLinkTests",
+            dependencies: ["ArcaKeeperLink", "ArcaKeeper", "ArcaKeeperClient", "ArcaKeeperAPI", "ArcaAttestation", "COpenSSL",
+                           "ArcaTestSupport",
+                           .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict),
