@@ -159,7 +159,7 @@ let package = Package(
         // the runtime: PID 1 of every sealed image (see docs/RUNTIME.md)
         .target(name: "CArcaShim", exclude: ["README.md"]),
         .target(name: "ArcaOS", dependencies: ["ArcaCore", "CArcaShim", .product(name: "SystemPackage", package: "swift-system")], exclude: ["README.md"], swiftSettings: strict),
-        .target(name: "ArcaInit", dependencies: ["ArcaCore", "ArcaOS", "ArcaMeasurement", "ArcaShield", "ArcaCrypto", "ArcaRootFS", "ArcaFUSE", "ArcaKeeperAPI"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "ArcaInit", dependencies: ["ArcaCore", "ArcaOS", "ArcaMeasurement", "ArcaShield", "ArcaCrypto", "ArcaRootFS", "ArcaFUSE", "ArcaKeeperAPI", "ArcaKeeperLink", "ArcaAttestation"], exclude: ["README.md"], swiftSettings: strict),
         .executableTarget(name: "arca-test-supervisor", dependencies: ["ArcaOS"], swiftSettings: strict),
         .executableTarget(
             name: "arca-init",

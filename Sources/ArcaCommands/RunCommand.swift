@@ -133,7 +133,6 @@ enum RuncBundle {
                 "args": [SealedLayout.arcaInitPath] + (arguments.isEmpty ? [] : ["--"] + arguments),
                 "env": environment,
                 "capabilities": ["bounding": capabilities, "effective": capabilities, "permitted": capabilities],
-                "rlimits": [["type": "RLIMIT_NOFILE", "hard": 65536, "soft": 65536]],
             ] as [String: Any],
             "root": ["path": "rootfs", "readonly": true],
             "hostname": "arca",
