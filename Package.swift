@@ -61,6 +61,8 @@ let package = Package(
             swiftSettings: strict),
         // format
         .target(name: "ArcaShield", dependencies: ["ArcaCore", "ArcaCrypto"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "ArcaVolume", dependencies: ["ArcaCore", "ArcaCrypto", .product(name: "Crypto", package: "swift-crypto")],
+                exclude: ["README.md"], swiftSettings: strict),
         // services
         .target(
             name: "ArcaSeal",
@@ -72,6 +74,8 @@ let package = Package(
         .target(name: "ArcaFUSE", dependencies: ["CFuse", "ArcaCore"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "ArcaRootFS", dependencies: ["ArcaFUSE", "ArcaShield", "ArcaCrypto", "ArcaCore"],
                 exclude: ["README.md"], swiftSettings: strict),
+        // encrypted read-write volumes over FUSE
+        .target(name: "ArcaVolumeFS", dependencies: ["ArcaVolume", "ArcaFUSE", "ArcaCore"], exclude: ["README.md"], swiftSettings: strict),
         // top
         .target(
             name: "ArcaCommands",
@@ -109,6 +113,11 @@ let package = Package(
         .testTarget(name: "ArcaRuntimeLayerTests", dependencies: ["ArcaRuntimeLayer", "ArcaInit", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaRootFSTests", dependencies: ["ArcaRootFS", "ArcaFUSE", "ArcaSeal", "ArcaShield", "ArcaCrypto", "ArcaOCI",
                                                           "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
+        // a child process serving one volume over FUSE, so crash tests can SIGKILL it
+        .executableTarget(name: "arca-volume-test-server", dependencies: ["ArcaVolumeFS", "ArcaVolume", "ArcaFUSE", "ArcaCrypto", "ArcaCore"],
+                          path: "Tests/arca-volume-test-server", swiftSettings: strict),
+        .testTarget(name: "ArcaVolumeTests", dependencies: ["ArcaVolume", "ArcaVolumeFS", "ArcaFUSE", "ArcaCrypto", "ArcaTestSupport",
+                                                          "arca-volume-test-server"], swiftSettings: strict),
         .testTarget(name: "ArcaOCITests", dependencies: ["ArcaOCI", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ArcaCommandsTests",
