@@ -126,6 +126,7 @@ enum LowLevelOperations {
                 fuse_reply_statfs(req, &info)
             } catch { reply(req, error) }
         }
+        WritableLowLevelOperations.install(&ops)
         return ops
     }
 }
@@ -133,12 +134,14 @@ enum LowLevelOperations {
 // MARK: helpers (all run on libfuse worker threads; free functions, since a C callback
 // cannot capture even the enclosing type)
 
-private func sessionContext(_ req: fuse_req_t?) -> SessionContext {
+func sessionContext(_ req: fuse_req_t?) -> SessionContext {
     // libfuse hands back the pointer given to fuse_session_new; it outlives the session.
     Unmanaged<SessionContext>.fromOpaque(fuse_req_userdata(req)!).takeUnretainedValue()
 }
 
-private func reply(_ req: fuse_req_t?, _ error: any Error) {
+private func reply(_ req: fuse_req_t?, _ error: any Error) { replyError(req, error) }
+
+func replyError(_ req: fuse_req_t?, _ error: any Error) {
     fuse_reply_err(req, (error as? FUSEError)?.errno ?? EIO)
 }
 
@@ -151,7 +154,7 @@ private func configure(_ conn: UnsafeMutablePointer<fuse_conn_info>, keepCache: 
     conn.pointee.time_gran = 1
 }
 
-private func statBuffer(_ a: FileAttributes) -> stat {
+func statBuffer(_ a: FileAttributes) -> stat {
     var info = stat()
     info.st_ino = numericCast(a.inode)
     info.st_mode = a.mode
@@ -169,7 +172,7 @@ private func statBuffer(_ a: FileAttributes) -> stat {
     return info
 }
 
-private func entryParameters(_ attributes: FileAttributes, _ options: MountOptions) -> fuse_entry_param {
+func entryParameters(_ attributes: FileAttributes, _ options: MountOptions) -> fuse_entry_param {
     var entry = fuse_entry_param()
     entry.ino = fuse_ino_t(attributes.inode)
     entry.generation = 1
