@@ -16,6 +16,7 @@ struct VolumeFixture {
     var anchorPath: String { directory + "/anchor" }
     var anchor: FileVolumeAnchor { FileVolumeAnchor(path: anchorPath) }
 
+    @discardableResult
     static func with<T>(chunkSize: Int = 4096, _ body: (VolumeFixture) async throws -> T) async throws -> T {
         try await Fixture.withTemporaryDirectory { dir in
             let fixture = VolumeFixture(directory: dir, key: MasterKey.generate())

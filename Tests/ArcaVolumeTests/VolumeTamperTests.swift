@@ -4,6 +4,10 @@ import ArcaTestSupport
 import Testing
 @testable import ArcaVolume
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The host may change any file of the volume directory: the result is an integrity error on
 /// read (EIO through FUSE) or a refusal at open, never wrong bytes.
 @Suite struct VolumeTamperTests {

@@ -1,0 +1,106 @@
+import ArcaCore
+import ArcaTestSupport
+import Foundation
+import Testing
+
+/// The volume mounted through FUSE by a child server process (root and /dev/fuse needed: the
+/// test machines and CI run as root with /dev/fuse).
+@Suite(.serialized) struct VolumeMountTests {
+    @Test func posixOperationsFromSeveralProcessesPersistAcrossRestarts() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            var server = try VolumeServer(directory: dir)
+            defer { server.stop() }
+            let mnt = server.mountpoint
+            // Four shell processes at once, each in its own directory and one shared one.
+            try Posix.check(mkdir(mnt + "/shared", 0o755))
+            let script = """
+                set -e
+                d="$1/p$2"; mkdir "$d"; mkdir "$d/sub"
+                for i in 1 2 3 4 5 6 7 8 9 10; do
+                  head -c $((i * 3000)) /dev/zero | tr '\\0' "$2" > "$d/f$i"
+                  mv "$d/f$i" "$d/sub/g$i"
+                  echo "$2-$i" >> "$1/shared/log-$2"
+                done
+                rm "$d/sub/g1"; rmdir "$d/sub" 2>/dev/null && exit 9
+                ln -s "sub/g2" "$d/link"; chmod 600 "$d/sub/g3"; touch -d @1000000000 "$d/sub/g4"
+                truncate -s 10 "$d/sub/g5"; truncate -s 100000 "$d/sub/g6"
+                mv "$d/sub/g7" "$1/shared/moved-$2"
+                dd if=/dev/zero of="$d/synced" bs=4096 count=3 conv=fsync status=none
+                """
+            let processes = try (1...4).map { index -> Process in
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/bin/sh")
+                process.arguments = ["-c", script, "sh", mnt, "\(index)"]
+                try process.run()
+                return process
+            }
+            for process in processes { process.waitUntilExit() }
+            #expect(processes.allSatisfy { $0.terminationStatus == 0 }, "\(server.errors)")
+
+            // Hard links are refused with EPERM; statfs answers.
+            #expect(link(mnt + "/p1/sub/g2", mnt + "/hard") == -1 && errno == EPERM)
+            var stats = statvfs()
+            #expect(statvfs(mnt, &stats) == 0 && stats.f_blocks > 0)
+            #expect(rmdir(mnt + "/p1") == -1 && errno == ENOTEMPTY)
+
+            func check() throws {
+                for index in 1...4 {
+                    let d = mnt + "/p\(index)"
+                    #expect(try Posix.readFile(d + "/sub/g2") == [UInt8](repeating: UInt8(ascii: "0") + UInt8(index), count: 6000))
+                    #expect(try Posix.readFile(d + "/sub/g5") == [UInt8](repeating: UInt8(ascii: "0") + UInt8(index), count: 10))
+                    let g6 = try Posix.readFile(d + "/sub/g6")
+                    #expect(g6.count == 100_000 && g6[18_000...].allSatisfy { $0 == 0 })
+                    #expect(try Posix.readFile(d + "/link") == (try Posix.readFile(d + "/sub/g2")))
+                    #expect(access(d + "/sub/g1", F_OK) != 0)
+                    var info = stat()
+                    #expect(stat(d + "/sub/g3", &info) == 0 && info.st_mode & 0o777 == 0o600)
+                    #expect(stat(d + "/sub/g4", &info) == 0 && info.st_mtim.tv_sec == 1_000_000_000)
+                    let log = String(decoding: try Posix.readFile(mnt + "/shared/log-\(index)"), as: UTF8.self)
+                    #expect(log == (1...10).map { "\(index)-\($0)\n" }.joined())
+                    #expect(try Posix.readFile(mnt + "/shared/moved-\(index)").count == 21_000)
+                }
+            }
+            try check()
+            server.stop()  // a clean stop commits
+            server = try VolumeServer(directory: dir)
+            try check()
+        }
+    }
+
+    @Test func sqliteDatabaseSurvivesConcurrentWritersAndAKill() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            var server = try VolumeServer(directory: dir)
+            defer { server.stop() }
+            let database = server.mountpoint + "/app.db"
+            let setup = "import sqlite3; c = sqlite3.connect('\(database)'); c.execute('create table t(w, i, payload)'); c.commit()"
+            try Tool.check("python3", ["-c", setup])
+            // Two writers; each transaction commits (SQLite fsyncs) and checks the integrity.
+            let writer = """
+                import sqlite3, sys
+                c = sqlite3.connect(sys.argv[1], timeout=60)
+                for i in range(60):
+                    c.execute('insert into t values (?, ?, ?)', (sys.argv[2], i, 'x' * (i * 97 % 5000)))
+                    if i % 7 == 0: c.execute('delete from t where w = ? and i = ?', (sys.argv[2], i - 1))
+                    c.commit()
+                    if i % 10 == 0:
+                        assert c.execute('pragma integrity_check').fetchone()[0] == 'ok'
+                """
+            let writers = try ["a", "b"].map { name -> Process in
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                process.arguments = ["python3", "-c", writer, database, name]
+                try process.run()
+                return process
+            }
+            for process in writers { process.waitUntilExit() }
+            #expect(writers.allSatisfy { $0.terminationStatus == 0 }, "\(server.errors)")
+
+            server.kill()  // every committed transaction was fsynced, so all must be there
+            server = try VolumeServer(directory: dir)
+            let query = "import sqlite3; c = sqlite3.connect('\(database)'); print(c.execute('pragma integrity_check').fetchone()[0], c.execute('select count(*) from t').fetchone()[0])"
+            let result = try Tool.check("python3", ["-c", query])
+            // 60 inserts each, minus the deleted rows (i = 0, 7, …, 56 delete i - 1 = -1 (none), 6, …, 55).
+            #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "ok \(2 * (60 - 8))")
+        }
+    }
+}
