@@ -69,7 +69,19 @@ public final class VolumeFileSystem: WritableFileSystemOperations {
     }
 
     public func open(inode: UInt64, flags: Int32) throws -> UInt64 {
-        try run("open") { _ = try volume.open(inode: inode) }
+        try run("open") {
+            _ = try volume.open(inode: inode)
+            // libfuse negotiates atomic O_TRUNC by default: the kernel then sends no separate
+            // truncate, and open must do it.
+            if flags & O_TRUNC != 0, flags & O_ACCMODE != O_RDONLY {
+                do {
+                    _ = try volume.setAttributes(inode: inode, AttributeUpdate(size: 0))
+                } catch {
+                    volume.release(inode: inode)
+                    throw error
+                }
+            }
+        }
         return inode
     }
 

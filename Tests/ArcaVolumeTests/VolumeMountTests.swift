@@ -26,16 +26,13 @@ import Testing
                 truncate -s 10 "$d/sub/g5"; truncate -s 100000 "$d/sub/g6"
                 mv "$d/sub/g7" "$1/shared/moved-$2"
                 dd if=/dev/zero of="$d/synced" bs=4096 count=3 conv=fsync status=none
+                head -c 70000 /dev/urandom > "$d/trunc"; echo hi > "$d/trunc"
                 """
-            let processes = try (1...4).map { index -> Process in
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/bin/sh")
-                process.arguments = ["-c", script, "sh", mnt, "\(index)"]
-                try process.run()
-                return process
+            let processes = try (1...4).map { index in
+                try ChildProcess(["/bin/sh", "-c", script, "sh", mnt, "\(index)"], stderr: dir + "/sh.err")
             }
-            for process in processes { process.waitUntilExit() }
-            #expect(processes.allSatisfy { $0.terminationStatus == 0 }, "\(server.errors)")
+            let statuses = processes.map { $0.wait() }
+            #expect(statuses == [0, 0, 0, 0], "\((try? FileSystem.readFile(dir + "/sh.err", limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) } ?? ""); \(server.errors)")
 
             // Hard links are refused with EPERM; statfs answers.
             #expect(link(mnt + "/p1/sub/g2", mnt + "/hard") == -1 && errno == EPERM)
@@ -58,6 +55,7 @@ import Testing
                     let log = String(decoding: try Posix.readFile(mnt + "/shared/log-\(index)"), as: UTF8.self)
                     #expect(log == (1...10).map { "\(index)-\($0)\n" }.joined())
                     #expect(try Posix.readFile(mnt + "/shared/moved-\(index)").count == 21_000)
+                    #expect(try Posix.readFile(d + "/trunc") == Array("hi\n".utf8), "open with O_TRUNC truncates")
                 }
             }
             try check()
@@ -73,11 +71,14 @@ import Testing
             defer { server.stop() }
             let database = server.mountpoint + "/app.db"
             let setup = "import sqlite3; c = sqlite3.connect('\(database)'); c.execute('create table t(w, i, payload)'); c.commit()"
-            try Tool.check("python3", ["-c", setup])
-            // Two writers; each transaction commits (SQLite fsyncs) and checks the integrity.
+            _ = try ChildProcess.check(["python3", "-c", setup], scratch: dir)
+            // Two writers; each transaction commits and checks the integrity. synchronous=EXTRA makes
+            // SQLite fsync the directory after deleting its journal, which is what makes a
+            // transaction durable on any POSIX file system (under FULL the last one may roll back).
             let writer = """
                 import sqlite3, sys
                 c = sqlite3.connect(sys.argv[1], timeout=60)
+                c.execute('pragma synchronous=extra')
                 for i in range(60):
                     c.execute('insert into t values (?, ?, ?)', (sys.argv[2], i, 'x' * (i * 97 % 5000)))
                     if i % 7 == 0: c.execute('delete from t where w = ? and i = ?', (sys.argv[2], i - 1))
@@ -85,22 +86,18 @@ import Testing
                     if i % 10 == 0:
                         assert c.execute('pragma integrity_check').fetchone()[0] == 'ok'
                 """
-            let writers = try ["a", "b"].map { name -> Process in
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                process.arguments = ["python3", "-c", writer, database, name]
-                try process.run()
-                return process
+            let writers = try ["a", "b"].map { name in
+                try ChildProcess(["python3", "-c", writer, database, name], stderr: dir + "/python.err")
             }
-            for process in writers { process.waitUntilExit() }
-            #expect(writers.allSatisfy { $0.terminationStatus == 0 }, "\(server.errors)")
+            let statuses = writers.map { $0.wait() }
+            #expect(statuses == [0, 0], "\((try? FileSystem.readFile(dir + "/python.err", limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) } ?? ""); \(server.errors)")
 
             server.kill()  // every committed transaction was fsynced, so all must be there
             server = try VolumeServer(directory: dir)
             let query = "import sqlite3; c = sqlite3.connect('\(database)'); print(c.execute('pragma integrity_check').fetchone()[0], c.execute('select count(*) from t').fetchone()[0])"
-            let result = try Tool.check("python3", ["-c", query])
+            let output = try ChildProcess.check(["python3", "-c", query], scratch: dir)
             // 60 inserts each, minus the deleted rows (i = 0, 7, …, 56 delete i - 1 = -1 (none), 6, …, 55).
-            #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "ok \(2 * (60 - 8))")
+            #expect(output.trimmingCharacters(in: .whitespacesAndNewlines) == "ok \(2 * (60 - 8))")
         }
     }
 }

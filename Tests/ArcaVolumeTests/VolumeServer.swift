@@ -9,8 +9,8 @@ import Foundation
 /// FUSE connection after `deadline` seconds so a hung server cannot hold the test; `kill` and
 /// `stop` always end with the mount detached.
 final class VolumeServer: @unchecked Sendable {
-    // @unchecked: `process` is only used from the test's thread and the watchdog's abort.
-    let process: Process
+    // @unchecked: `process` is only used from the test's thread; the watchdog only aborts.
+    let process: ChildProcess
     let mountpoint: String
     let stderrPath: String
     private let watchdog: DispatchWorkItem
@@ -26,22 +26,16 @@ final class VolumeServer: @unchecked Sendable {
         try FileSystem.makeDirectories(mountpoint)
         if !FileSystem.exists(directory + "/key") { try KeyFile.write(MasterKey.generate(), to: directory + "/key") }
         let out = directory + "/server.out"
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = [directory + "/host", mountpoint, directory + "/key", directory + "/anchor"]
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        process.standardInput = FileHandle.nullDevice
+        unlink(out)
         let mountpoint = self.mountpoint
         watchdog = DispatchWorkItem { try? FUSEConnection.find(mountpoint: mountpoint).abort() }
-        try process.run()
+        process = try ChildProcess([Self.executable, directory + "/host", mountpoint, directory + "/key", directory + "/anchor"],
+                                   stdout: out, stderr: stderrPath)
         let start = Date()
         while !(String(decoding: (try? FileSystem.readFile(out, limit: 4096)) ?? [], as: UTF8.self).contains("ready")) {
             guard process.isRunning, Date().timeIntervalSince(start) < 30 else {
-                if process.isRunning { process.interrupt() }
-                process.waitUntilExit()
+                process.signal(SIGKILL)
+                process.wait()
                 throw ArcaError(.io, "the volume server did not start: \(errors)")
             }
             usleep(5_000)
@@ -53,20 +47,19 @@ final class VolumeServer: @unchecked Sendable {
 
     /// SIGKILL, wait for the exit, detach the dead mount.
     func kill() {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.signal(SIGKILL)
         finish()
     }
 
     /// SIGTERM (the server commits and unmounts); SIGKILL after 30 s.
     func stop() {
-        if process.isRunning { process.terminate() }
-        let start = Date()
-        while process.isRunning, Date().timeIntervalSince(start) < 30 { usleep(5_000) }
+        process.signal(SIGTERM)
+        process.wait(timeout: 30)
         kill()
     }
 
     private func finish() {
-        process.waitUntilExit()
+        process.wait()
         watchdog.cancel()
         if let connection = try? FUSEConnection.find(mountpoint: mountpoint) {
             try? connection.abort()

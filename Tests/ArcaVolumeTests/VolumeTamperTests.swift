@@ -107,8 +107,7 @@ import Glibc
             current.abandon()
 
             // Replace only the metadata by the older one.
-            try FileSystem.rename(snapshot + "/meta/" + oldMeta, to: fixture.host + "/meta/" + oldMeta)
-            try FileSystem.writeAtomically(try FileSystem.readFile(fixture.host + "/meta/" + oldMeta, limit: 1 << 20),
+            try FileSystem.writeAtomically(try FileSystem.readFile(snapshot + "/meta/" + oldMeta, limit: 1 << 20),
                                            to: fixture.host + "/meta/" + MetadataFile.name(version: version))
             #expect { _ = try fixture.open() } throws: {
                 ($0 as? ArcaError)?.code == .rollback && "\($0)".contains("version \(version)")
