@@ -20,7 +20,9 @@ final class SessionContext: Sendable {
 /// The libfuse low-level callback table: each callback unwraps the context, calls the Swift
 /// operation synchronously on the libfuse worker thread, and replies exactly once.
 enum LowLevelOperations {
-    static func table() -> fuse_lowlevel_ops {
+    /// The callbacks; the changing ones only for `WritableFileSystemOperations` (a read-only file
+    /// system keeps libfuse's own answers, e.g. ENOSYS for flush, which the kernel then skips).
+    static func table(writable: Bool) -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
         ops.`init` = { userdata, conn in
             guard let userdata, let conn else { return }
@@ -126,7 +128,7 @@ enum LowLevelOperations {
                 fuse_reply_statfs(req, &info)
             } catch { reply(req, error) }
         }
-        WritableLowLevelOperations.install(&ops)
+        if writable { WritableLowLevelOperations.install(&ops) }
         return ops
     }
 }

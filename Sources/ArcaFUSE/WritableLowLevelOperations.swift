@@ -6,9 +6,8 @@ import Glibc
 import Musl
 #endif
 
-/// The libfuse callbacks of the changing operations. Installed in every table; they answer
-/// `EROFS` unless the mounted operations are `WritableFileSystemOperations` (a read-only mount
-/// never receives them anyway: the kernel refuses changes to an `ro` mount itself).
+/// The libfuse callbacks of the changing operations, installed only when the mounted operations
+/// are `WritableFileSystemOperations` (read-only file systems keep the table they had).
 enum WritableLowLevelOperations {
     static func install(_ ops: inout fuse_lowlevel_ops) {
         ops.create = { req, parent, name, mode, info in
