@@ -35,8 +35,12 @@ public final class Volume: @unchecked Sendable {
     public let chunkSize: Int
 
     var tree: VolumeTree
-    public private(set) var version: UInt64
-    public private(set) var rootHash: Hash256
+    var currentVersion: UInt64
+    var currentRoot: Hash256
+    /// The last committed version.
+    public var version: UInt64 { lock.withLock { _ in currentVersion } }
+    /// The root hash (SHA-256 of the metadata file) of the last committed version.
+    public var rootHash: Hash256 { lock.withLock { _ in currentRoot } }
     var changed = false
     var dirty: [UInt64: [UInt64: [UInt8]]] = [:]
     var dirtyBytes = 0
@@ -61,8 +65,8 @@ public final class Volume: @unchecked Sendable {
         self.anchor = anchor
         self.chunkSize = chunkSize
         self.tree = tree
-        self.version = point.version
-        self.rootHash = point.root
+        self.currentVersion = point.version
+        self.currentRoot = point.root
         self.sessionKey = keys.chunkKey(session: session)
     }
 
@@ -138,7 +142,7 @@ public final class Volume: @unchecked Sendable {
     private func collectGarbage() {
         let keep = tree.storageNames
         for name in (try? host.list("chunks")) ?? [] where !keep.contains(name) { host.remove("chunks/" + name) }
-        let current = MetadataFile.name(version: version)
+        let current = MetadataFile.name(version: currentVersion)
         for name in (try? host.list("meta")) ?? [] where name != current { host.remove("meta/" + name) }
     }
 
@@ -153,7 +157,7 @@ public final class Volume: @unchecked Sendable {
         try flushDirtyChunks()
         try commitHook?(.chunksWritten)
         try host.syncDirectory("chunks")
-        let next = version + 1
+        let next = currentVersion + 1
         let bytes = try MetadataFile.seal(tree: tree, keys: keys, version: next, chunkSize: chunkSize)
         try host.replaceDurably("meta/" + MetadataFile.name(version: next), bytes, directory: "meta")
         try commitHook?(.metadataWritten)
@@ -162,11 +166,11 @@ public final class Volume: @unchecked Sendable {
         try commitHook?(.intentRecorded)
         try anchor.commit(point)
         try commitHook?(.committed)
-        if version > 0 { host.remove("meta/" + MetadataFile.name(version: version)) }
+        if currentVersion > 0 { host.remove("meta/" + MetadataFile.name(version: currentVersion)) }
         for name in obsolete { host.remove("chunks/" + name) }
         obsolete.removeAll()
-        version = next
-        rootHash = point.root
+        currentVersion = next
+        currentRoot = point.root
         changed = false
     }
 
@@ -187,7 +191,7 @@ public final class Volume: @unchecked Sendable {
                     counter = 0
                 }
                 let sealed = try cipher.seal(plaintext, key: sessionKey, session: session, counter: counter, fileId: node.fileId,
-                                             index: index, writeVersion: version + 1)
+                                             index: index, writeVersion: currentVersion + 1)
                 counter += 1
                 try host.create("chunks/" + sealed.reference.storageName, sealed.bytes)
                 node.chunks[index] = sealed.reference

@@ -94,7 +94,9 @@ public final class VolumeFileSystem: WritableFileSystemOperations {
     }
 
     public func openDirectory(inode: UInt64) throws {
-        try run("opendir") { _ = try volume.list(inode: inode) }
+        try run("opendir") {
+            guard try volume.attributes(inode: inode).kind == .directory else { throw FUSEError.notDirectory }
+        }
     }
 
     public func readDirectory(inode: UInt64, offset: UInt64, add: (DirectoryEntry) -> Bool) throws {

@@ -100,4 +100,35 @@ import Testing
             #expect(output.trimmingCharacters(in: .whitespacesAndNewlines) == "ok \(2 * (60 - 8))")
         }
     }
+
+    @Test func tamperedChunksReadAsEIOAndASecondServerIsRefused() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            var server = try VolumeServer(directory: dir)
+            defer { server.stop() }
+            try Posix.writeFile(server.mountpoint + "/victim", [UInt8](repeating: 1, count: 100_000))
+            try Posix.writeFile(server.mountpoint + "/bystander", [UInt8](repeating: 2, count: 5000), sync: true)
+
+            // The lease: a second server on the same host directory is refused while the first runs.
+            try FileSystem.makeDirectories(dir + "/mnt2")
+            let second = try ChildProcess([VolumeServer.executable, dir + "/host", dir + "/mnt2", dir + "/key", dir + "/anchor"],
+                                          stderr: dir + "/second.err")
+            #expect(second.wait(timeout: 30) == 1)
+            #expect(String(decoding: try FileSystem.readFile(dir + "/second.err", limit: 1 << 20), as: UTF8.self).contains("in use"))
+            server.stop()
+
+            // Flip one byte in every chunk file of 100,000 bytes' worth (the victim's); the
+            // bystander's single short chunk is left alone.
+            for name in try FileSystem.listDirectory(dir + "/host/chunks") {
+                let path = dir + "/host/chunks/" + name
+                var bytes = try FileSystem.readFile(path, limit: 1 << 20)
+                guard bytes.count > 5016 else { continue }
+                bytes[bytes.count / 2] ^= 0x40
+                try FileSystem.writeAtomically(bytes, to: path)
+            }
+            server = try VolumeServer(directory: dir)
+            #expect(throws: Errno(code: EIO)) { _ = try Posix.readFile(server.mountpoint + "/victim") }
+            #expect(try Posix.readFile(server.mountpoint + "/bystander") == [UInt8](repeating: 2, count: 5000))
+            #expect(server.errors.contains("fails authentication"), "the server logs the integrity failure")
+        }
+    }
 }
