@@ -178,7 +178,7 @@ public final class Volume: @unchecked Sendable {
     /// at it, the committed metadata does not).
     func flushDirtyChunks() throws {
         for (inode, chunks) in dirty {
-            guard var node = tree.nodes[inode] else { continue }  // an orphan: its data dies with it
+            guard var node = tree.nodes[inode] else { continue }  // an orphan: its dirty data stays in memory
             for (index, plaintext) in chunks {
                 if let old = node.chunks[index] { obsolete.append(old.storageName) }
                 if plaintext.isEmpty {

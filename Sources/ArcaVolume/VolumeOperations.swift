@@ -95,7 +95,11 @@ extension Volume {
         lock.withLock { _ in
             let count = (openCounts[inode] ?? 1) - 1
             openCounts[inode] = count > 0 ? count : nil
-            if count <= 0, orphans.removeValue(forKey: inode) != nil { dirty[inode] = nil }
+            if count <= 0, let orphan = orphans.removeValue(forKey: inode) {
+                obsolete += orphan.chunks.values.map(\.storageName)
+                dirty[inode] = nil
+                changed = changed || !orphan.chunks.isEmpty  // so the next commit deletes its files
+            }
         }
     }
 
@@ -301,18 +305,15 @@ extension Volume {
         if tree.nodes[node.inode] != nil { tree.nodes[node.inode] = node } else { orphans[node.inode] = node }
     }
 
-    /// Removes a file or link from the tree: kept as an orphan while open, else its chunks go.
+    /// Removes a file or link from the tree. While it is open it stays readable as an orphan whose
+    /// chunk files are kept (no committed version references them: a crash collects them);
+    /// otherwise its chunk files go with the next commit.
     private func drop(_ node: Node) {
         tree.nodes[node.inode] = nil
-        obsolete += node.chunks.values.map(\.storageName)
         if openCounts[node.inode] != nil {
-            var orphan = node
-            orphan.chunks = [:]  // its chunk files will be removed; keep the plaintext in memory instead
-            var chunks = dirty[node.inode] ?? [:]
-            for (index, _) in node.chunks where chunks[index] == nil { chunks[index] = (try? plaintext(of: node, index: index)) ?? [] }
-            dirty[node.inode] = chunks
-            orphans[node.inode] = orphan
+            orphans[node.inode] = node
         } else {
+            obsolete += node.chunks.values.map(\.storageName)
             dirty[node.inode] = nil
         }
     }

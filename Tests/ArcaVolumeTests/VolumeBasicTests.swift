@@ -95,12 +95,15 @@ import Glibc
             // An unlinked file stays readable while open, and is gone after the last close.
             let x = try volume.lookup(parent: a, name: Array("x".utf8)).inode
             _ = try volume.open(inode: x)
-            try volume.commit()  // its chunk files are deleted here; the open handle must not care
-            try volume.unlink(parent: a, name: Array("x".utf8))
             try volume.commit()
+            try volume.unlink(parent: a, name: Array("x".utf8))
+            try volume.commit()  // no version references x now; its chunk file stays while it is open
             #expect(try volume.contents(inode: x) == [2])
+            #expect(Set(try fixture.chunkFiles()).count == volume.tree.storageNames.count + 1)
             volume.release(inode: x)
             #expect(errno { _ = try volume.attributes(inode: x) } == ENOENT)
+            try volume.commit()
+            #expect(Set(try fixture.chunkFiles()) == volume.tree.storageNames, "the orphan's chunk went with the commit")
         }
     }
 
