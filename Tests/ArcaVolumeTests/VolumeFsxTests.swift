@@ -27,6 +27,7 @@ import Testing
                 try Posix.check(mkdir(server.mountpoint + "/d2", 0o755))
             }
             var killsDuringSync = 0
+            var operations = 0
             var journal: [String] = []  // the operations of this and the previous iteration, for failures
             for iteration in 0..<iterations {
                 let server = try VolumeServer(directory: dir, deadline: 120)
@@ -48,6 +49,7 @@ import Testing
                     pendingSync = nil
                     do {
                         try step(&model, mnt: mnt, random: &random, pendingSync: &pendingSync, journal: &journal)
+                        operations += 1
                         if let pendingSync { synced = pendingSync }
                     } catch let error as Errno where [ENOTCONN, ECONNABORTED, ENOENT, EIO].contains(error.code) {
                         journal.append("failed with \(error.code)")
@@ -73,7 +75,7 @@ import Testing
             let last = try VolumeServer(directory: dir)
             defer { last.stop() }
             #expect(try Posix.tree(last.mountpoint) == synced)
-            print("fsx: \(iterations) iterations, seed \(seed), \(killsDuringSync) kills during fsync, \(synced.count) paths at the end")
+            print("fsx: \(iterations) iterations, seed \(seed), \(operations) operations, \(killsDuringSync) kills during fsync, \(synced.count) paths at the end")
         }
     }
 
@@ -140,7 +142,7 @@ import Testing
             journal.append("unlink \(path)")
             try Posix.check(unlink(mnt + "/" + path))
             model[path] = nil
-        case 0..<82:  // create (or truncate) with content
+        case 0..<90:  // create (or truncate) with content
             let path = newPath()
             let bytes = random.bytes(Int.random(in: 0...12_000, using: &random))
             journal.append("create \(path) \(bytes.count)")
