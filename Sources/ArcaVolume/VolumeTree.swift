@@ -118,8 +118,11 @@ struct VolumeTree: Sendable, Equatable {
             case .file:
                 node.size = try r.u64()
                 let chunkCount = try r.u64()
+                guard node.size <= UInt64(Int64.max) else {
+                    throw ArcaError(.invalidFormat, "volume metadata inode \(inode) is \(node.size) bytes, over the \(Int64.max) limit")
+                }
                 let limit = (node.size + UInt64(chunkSize) - 1) / UInt64(chunkSize)
-                guard node.size <= UInt64(Int64.max), chunkCount <= limit, chunkCount <= UInt64(r.remaining / 60) else {
+                guard chunkCount <= limit, chunkCount <= UInt64(r.remaining / 60) else {
                     throw ArcaError(.invalidFormat, "volume metadata inode \(inode) has \(chunkCount) chunks for \(node.size) bytes")
                 }
                 var last: UInt64?

@@ -92,6 +92,8 @@ import Testing
         refuse { $0.nodes[2]!.chunks[1]!.length = 4097 }  // a chunk longer than the chunk size
         refuse { $0.nodes[1]!.entries[Array("link".utf8)] = nil }  // an unreachable node
         refuse { $0.nodes[1]!.kind = .file }  // no root directory
+        refuse { $0.nodes[2]!.size = .max }  // a size whose chunk count would overflow
+        refuse { $0.nodes[2]!.permissions = 0o10644 }  // type bits in the permissions
         // Overflowing counts.
         var w = ByteWriter()
         w.u64(2); w.u64(.max)
