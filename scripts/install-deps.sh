@@ -8,6 +8,7 @@ packages=(
   skopeo umoci runc mmdebstrap busybox-static             # real peers for image tests and the runtime
   docker-registry postgresql                              # real services for registry and keeper tests
   zstd gzip tar jq curl openssl time                           # test helpers
+  python3 sqlite3                                         # SQLite workloads on mounted volumes
 )
 [ "${ARCA_BENCH_DEPS:-0}" = 1 ] && packages+=(gocryptfs fio hyperfine time)
 

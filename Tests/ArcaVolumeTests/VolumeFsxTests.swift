@@ -65,8 +65,8 @@ import Testing
                     // The kill hit an fsync: the volume may hold either state; look and accept both.
                     killsDuringSync += 1
                     let probe = try VolumeServer(directory: dir, deadline: 120)
+                    defer { probe.kill() }
                     let state = try Posix.tree(probe.mountpoint)
-                    probe.kill()
                     #expect(state == synced || state == pendingSync, "iteration \(iteration): neither state after a kill during fsync")
                     journal.append(state == pendingSync ? "probe: the fsync made it" : "probe: the fsync did not make it")
                     if state == pendingSync { synced = pendingSync }

@@ -36,6 +36,7 @@ final class VolumeServer: @unchecked Sendable {
             guard process.isRunning, Date().timeIntervalSince(start) < 30 else {
                 process.signal(SIGKILL)
                 process.wait()
+                umount2(mountpoint, Int32(MNT_DETACH))  // in case it died mounted
                 throw ArcaError(.io, "the volume server did not start: \(errors)")
             }
             usleep(5_000)
