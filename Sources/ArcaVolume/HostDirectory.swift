@@ -11,7 +11,7 @@ import Musl
 /// Holds the lease: an exclusive `flock` on `lock`, released when the process dies.
 final class HostDirectory {
     let path: String
-    private let fd: Int32
+    private var fd: Int32
     var descriptor: Int32 { fd }
     private var lockFd: Int32 = -1
 
@@ -24,10 +24,11 @@ final class HostDirectory {
 
     deinit { close() }
 
-    /// Closes the descriptors and drops the lease (idempotent).
+    /// Closes the descriptors and drops the lease (idempotent: a second close must not close a
+    /// descriptor number that was reused meanwhile).
     func close() {
         if lockFd >= 0 { Glibc.close(lockFd); lockFd = -1 }
-        if fd >= 0 { Glibc.close(fd) }
+        if fd >= 0 { Glibc.close(fd); fd = -1 }
     }
 
     /// Takes the lease or throws `volumeBusy`.
