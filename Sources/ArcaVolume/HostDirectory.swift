@@ -35,15 +35,23 @@ final class HostDirectory {
     func acquireLease() throws {
         let lock = openat(fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lock >= 0 else { throw Self.failure("open the lease file of", path) }
-        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
-            let code = errno
-            Glibc.close(lock)
-            if code == EWOULDBLOCK {
-                throw ArcaError(.volumeBusy, "volume at \(path) is in use by another process (its lease is held); one container at a time may use a volume")
+        // Retried for up to half a second: a lock just dropped can linger while a child forked
+        // meanwhile (by any thread of this process) still holds a copy of the descriptor.
+        var code: Int32 = 0
+        for _ in 0..<50 {
+            if flock(lock, LOCK_EX | LOCK_NB) == 0 {
+                lockFd = lock
+                return
             }
-            throw Self.failure("lock", path, code)
+            code = errno
+            guard code == EWOULDBLOCK || code == EINTR else { break }
+            usleep(10_000)
         }
-        lockFd = lock
+        Glibc.close(lock)
+        if code == EWOULDBLOCK {
+            throw ArcaError(.volumeBusy, "volume at \(path) is in use by another process (its lease is held); one container at a time may use a volume")
+        }
+        throw Self.failure("lock", path, code)
     }
 
     func makeDirectory(_ name: String) throws {

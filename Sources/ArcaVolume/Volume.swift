@@ -80,6 +80,7 @@ public final class Volume: @unchecked Sendable {
         let host = try HostDirectory(path: path, create: true)
         try host.acquireLease()
         guard !host.exists("volume") else { throw ArcaError(.alreadyExists, "\(path) already holds a volume") }
+        try anchor.lease()
         let existing = try anchor.read()
         guard existing.committed == nil else {
             throw ArcaError(.alreadyExists, "the anchor already holds \(existing.committed!) for a volume; a new volume needs a fresh anchor")
@@ -108,6 +109,7 @@ public final class Volume: @unchecked Sendable {
         guard keys.keyCheck == header.keyCheck else {
             throw ArcaError(.integrity, "the volume key does not open the volume at \(path) (key check mismatch)")
         }
+        try anchor.lease()
         let state = try anchor.read()
         guard let committed = state.committed else {
             throw ArcaError(.rollback, "the anchor holds no version for the volume at \(path); refusing to trust the host's copy")
@@ -124,7 +126,9 @@ public final class Volume: @unchecked Sendable {
             guard current.root == committed.root else {
                 throw ArcaError(.rollback, "volume at \(path) version \(committed.version) has root \(current.root.hex.prefix(16))…, but the anchor holds root \(committed.root.hex.prefix(16))… for that version: refusing an altered or mixed copy")
             }
-            if state.intent != nil { try anchor.commit(committed) }  // drop the abandoned intent
+            // An abandoned intent stays until the next commit replaces it. Should the host later
+            // bring back that version's metadata, it is a state this volume intended (accepted),
+            // though chunk files collected below may then be missing: EIO, never wrong bytes.
             chosen = (committed, current.bytes)
         }
         guard let chosen else {
@@ -209,6 +213,7 @@ public final class Volume: @unchecked Sendable {
             try commitLocked()
             closed = true
             host.close()
+            try anchor.releaseLease()
         }
     }
 

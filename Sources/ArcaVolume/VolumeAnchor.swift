@@ -15,7 +15,7 @@ public struct AnchorPoint: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// What an anchor holds: the last committed state and, when a commit is under way, its intent.
-public struct AnchorState: Sendable, Hashable {
+public struct VolumeAnchorState: Sendable, Hashable {
     public var committed: AnchorPoint?
     public var intent: AnchorPoint?
     public init(committed: AnchorPoint?, intent: AnchorPoint?) {
@@ -29,14 +29,27 @@ public struct AnchorState: Sendable, Hashable {
 /// commits it afterwards; at start, the committed version or the intended one is accepted and
 /// anything else refused. Calls are synchronous (the FUSE server calls them on its threads).
 ///
-/// Rules every conformance keeps: `intent` is accepted only for `committed.version + 1` (or any
-/// version when nothing is committed yet) and may be repeated with another root (a retried
-/// commit); `commit` is accepted only for the current intent or the committed point itself, and
-/// clears the intent. A refusal throws.
+/// Rules every conformance keeps (the keeper's anchor API follows them: version 0 with no root
+/// is "nothing committed", `intent` is its compare-and-swap on `expectedVersion = v`):
+/// - `intent(p)` is accepted only for `p.version == committed.version + 1` (1 when nothing is
+///   committed) and may be repeated with another root (a retried commit);
+/// - `commit(p)` is accepted only for the current intent, and clears it;
+/// - `lease()` takes or renews the single-writer lease (a conformance that expires leases renews
+///   them itself while held); a new holder may void a pending intent, which is safe: the volume
+///   then starts at the committed version. `releaseLease()` gives it up.
+/// A refusal throws.
 public protocol VolumeAnchor: AnyObject, Sendable {
-    func read() throws -> AnchorState
+    func read() throws -> VolumeAnchorState
     func intent(_ next: AnchorPoint) throws
     func commit(_ point: AnchorPoint) throws
+    func lease() throws
+    func releaseLease() throws
+}
+
+extension VolumeAnchor {
+    /// No lease beyond the host directory's `flock` (a local anchor).
+    public func lease() throws {}
+    public func releaseLease() throws {}
 }
 
 /// A `VolumeAnchor` kept in a local file (tests, and single-host setups that trust a path the
@@ -47,15 +60,16 @@ public final class FileVolumeAnchor: VolumeAnchor {
 
     public init(path: String) { self.path = path }
 
-    public func read() throws -> AnchorState {
+    public func read() throws -> VolumeAnchorState {
         try lock.withLock { _ in try load() }
     }
 
     public func intent(_ next: AnchorPoint) throws {
         try lock.withLock { _ in
             var state = try load()
-            if let committed = state.committed, next.version != committed.version + 1 {
-                throw ArcaError(.rollback, "anchor refuses an intent for version \(next.version): committed is \(committed.version)")
+            let committed = state.committed?.version ?? 0
+            guard next.version == committed + 1 else {
+                throw ArcaError(.rollback, "anchor refuses an intent for version \(next.version): committed is \(committed)")
             }
             state.intent = next
             try store(state)
@@ -65,8 +79,8 @@ public final class FileVolumeAnchor: VolumeAnchor {
     public func commit(_ point: AnchorPoint) throws {
         try lock.withLock { _ in
             var state = try load()
-            guard state.intent == point || state.committed == point else {
-                throw ArcaError(.rollback, "anchor refuses to commit \(point): it is neither the intent nor the committed point")
+            guard state.intent == point else {
+                throw ArcaError(.rollback, "anchor refuses to commit \(point): it is not the recorded intent")
             }
             state.committed = point
             state.intent = nil
@@ -74,20 +88,20 @@ public final class FileVolumeAnchor: VolumeAnchor {
         }
     }
 
-    private func load() throws -> AnchorState {
-        guard FileSystem.exists(path) else { return AnchorState(committed: nil, intent: nil) }
+    private func load() throws -> VolumeAnchorState {
+        guard FileSystem.exists(path) else { return VolumeAnchorState(committed: nil, intent: nil) }
         var r = ByteReader(try FileSystem.readFile(path, limit: 4096), what: "volume anchor \(path)")
         func point() throws -> AnchorPoint? {
             guard try r.u8() == 1 else { return nil }
             let version = try r.u64()
             return AnchorPoint(version: version, root: Hash256(try r.fixed(32))!)
         }
-        let state = AnchorState(committed: try point(), intent: try point())
+        let state = VolumeAnchorState(committed: try point(), intent: try point())
         guard r.isAtEnd else { throw ArcaError(.invalidFormat, "volume anchor \(path) has trailing bytes") }
         return state
     }
 
-    private func store(_ state: AnchorState) throws {
+    private func store(_ state: VolumeAnchorState) throws {
         var w = ByteWriter()
         for point in [state.committed, state.intent] {
             if let point {

@@ -35,7 +35,7 @@ struct SimulatedCrash: Error {}
             #expect(try reopened.names() == (survived ? ["data", "gone"] : ["data"]))
             #expect(try fixture.metadataFiles() == [MetadataFile.name(version: reopened.version)])
             #expect(Set(try fixture.chunkFiles()) == reopened.tree.storageNames, "garbage was collected")
-            #expect(try fixture.anchor.read() == AnchorState(committed: AnchorPoint(version: reopened.version, root: reopened.rootHash), intent: nil))
+            #expect(try fixture.anchor.read() == VolumeAnchorState(committed: AnchorPoint(version: reopened.version, root: reopened.rootHash), intent: nil))
         }
     }
 
@@ -57,7 +57,10 @@ struct SimulatedCrash: Error {}
             defer { try? reopened.close() }
             #expect(reopened.version == committed)
             #expect(try reopened.get("a") == [1, 2, 3])
-            #expect(try fixture.anchor.read().intent == nil, "the abandoned intent was dropped")
+            #expect(try fixture.anchor.read().intent?.version == committed + 1, "the abandoned intent stays")
+            try reopened.put("a", [7])
+            try reopened.commit()  // and the next commit replaces it
+            #expect(try fixture.anchor.read() == VolumeAnchorState(committed: AnchorPoint(version: committed + 1, root: reopened.rootHash), intent: nil))
         }
     }
 

@@ -126,7 +126,7 @@ import Testing
 
         try await ArcaTestSupport.Fixture.withTemporaryDirectory { dir in
             let anchor = FileVolumeAnchor(path: dir + "/anchor")
-            #expect(try anchor.read() == AnchorState(committed: nil, intent: nil))
+            #expect(try anchor.read() == VolumeAnchorState(committed: nil, intent: nil))
             let one = AnchorPoint(version: 1, root: .zero)
             try anchor.intent(one)
             try anchor.commit(one)
