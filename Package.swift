@@ -18,12 +18,24 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.10.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.3.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
+        // keeper (server stack: never linked by arca-init)
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // bottom
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "ArcaCore",
             dependencies: [
@@ -50,7 +62,7 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
-            exclude: ["README.md"],
+            exclude: ["README.md", "Sim/README.md"],
             swiftSettings: strict),
         // sessions (YAML policies), shared by the sealer and the keeper
         .target(
@@ -59,15 +71,76 @@ let package = Package(
                            .product(name: "Yams", package: "Yams")],
             exclude: ["README.md"],
             swiftSettings: strict),
+        // the keeper's wire types (linked by arca-init: no NIO, no server stack)
+        .target(
+            name: "ArcaKeeperAPI",
+            dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "X509", package: "swift-certificates"),
+                           .product(name: "SwiftASN1", package: "swift-asn1")],
+            exclude: ["README.md"],
+            swiftSettings: strict),
+        // services: the registry client (docker://); linked by the CLI only, never by the runtime
+        .target(
+            name: "ArcaRegistry",
+            dependencies: [
+                "ArcaCore", "ArcaArchive", "ArcaOCI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict),
         // format
         .target(name: "ArcaShield", dependencies: ["ArcaCore", "ArcaCrypto"], exclude: ["README.md"], swiftSettings: strict),
+        .target(
+            name: "ArcaMeasurement",
+            dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["README.md"],
+            swiftSettings: strict),
         .target(name: "ArcaVolume", dependencies: ["ArcaCore", "ArcaCrypto", .product(name: "Crypto", package: "swift-crypto")],
                 exclude: ["README.md"], swiftSettings: strict),
         // services
         .target(
             name: "ArcaSeal",
-            dependencies: ["ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaCrypto", "ArcaShield", "ArcaSession",
+            dependencies: ["ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaCrypto", "ArcaShield", "ArcaSession", "ArcaMeasurement",
                            .product(name: "Yams", package: "Yams")],
+            exclude: ["README.md"],
+            swiftSettings: strict),
+        .target(
+            name: "ArcaKeeper",
+            dependencies: [
+                "ArcaCore", "ArcaSession", "ArcaKeeperAPI", "ArcaAttestation",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict),
+        .target(
+            name: "ArcaKeeperClient",
+            dependencies: [
+                "ArcaCore", "ArcaKeeperAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict),
+        // arca-init's link to the keeper: HTTPS on OpenSSL, pinned (no NIO), and the attestation flow
+        .target(
+            name: "ArcaKeeperLink",
+            dependencies: ["ArcaCore", "ArcaKeeperAPI", "ArcaAttestation", "COpenSSL",
+                           .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["README.md"],
             swiftSettings: strict),
         // the protected root: a FUSE adapter (no crypto) and the read-only shield file system
@@ -80,14 +153,18 @@ let package = Package(
         .target(
             name: "ArcaCommands",
             dependencies: [
-                "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation", "ArcaSeal", "ArcaSession", "ArcaRuntimeLayer", "ArcaCrypto",
+                "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation", "ArcaSeal", "ArcaSession", "ArcaRuntimeLayer", "ArcaCrypto", "ArcaMeasurement", "ArcaRegistry",
+                "ArcaKeeperAPI", "ArcaKeeper", "ArcaKeeperClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["README.md"],
             swiftSettings: strict),
         .executableTarget(name: "arca", dependencies: ["ArcaCommands"], exclude: ["README.md"], swiftSettings: strict),
         // the runtime: PID 1 of every sealed image (see docs/RUNTIME.md)
-        .target(name: "ArcaInit", dependencies: ["ArcaCore"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "CArcaShim", exclude: ["README.md"]),
+        .target(name: "ArcaOS", dependencies: ["ArcaCore", "CArcaShim", .product(name: "SystemPackage", package: "swift-system")], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "ArcaInit", dependencies: ["ArcaCore", "ArcaOS", "ArcaMeasurement", "ArcaShield", "ArcaCrypto", "ArcaRootFS", "ArcaFUSE", "ArcaKeeperAPI", "ArcaKeeperLink", "ArcaAttestation"], exclude: ["README.md"], swiftSettings: strict),
+        .executableTarget(name: "arca-test-supervisor", dependencies: ["ArcaOS"], swiftSettings: strict),
         .executableTarget(
             name: "arca-init",
             dependencies: ["ArcaInit"],
@@ -108,8 +185,9 @@ let package = Package(
         .testTarget(name: "ArcaShieldTests", dependencies: ["ArcaShield", "ArcaCrypto", "ArcaTestSupport", .product(name: "Crypto", package: "swift-crypto")],
                     resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "ArcaAttestationTests", dependencies: ["ArcaAttestation", "ArcaCommands", "ArcaTestSupport"], swiftSettings: strict),
-        .testTarget(name: "ArcaSealTests", dependencies: ["ArcaSeal", "ArcaShield", "ArcaCrypto", "ArcaOCI", "ArcaTestSupport"],
+        .testTarget(name: "ArcaSealTests", dependencies: ["ArcaSeal", "ArcaMeasurement", "ArcaShield", "ArcaCrypto", "ArcaOCI", "ArcaTestSupport"],
                     swiftSettings: strict),
+        .testTarget(name: "ArcaOSTests", dependencies: ["ArcaOS", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaRuntimeLayerTests", dependencies: ["ArcaRuntimeLayer", "ArcaInit", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaRootFSTests", dependencies: ["ArcaRootFS", "ArcaFUSE", "ArcaSeal", "ArcaShield", "ArcaCrypto", "ArcaOCI",
                                                           "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
@@ -120,8 +198,36 @@ let package = Package(
                                                           "arca-volume-test-server"], swiftSettings: strict),
         .testTarget(name: "ArcaOCITests", dependencies: ["ArcaOCI", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(
+            name: "ArcaKeeperTests",
+            dependencies: ["ArcaKeeper", "ArcaKeeperClient", "ArcaKeeperAPI", "ArcaSession", "ArcaAttestation",
+                           "ArcaCommands", "ArcaTestSupport",
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ArcaKeeperLinkTests",
+            dependencies: ["ArcaKeeperLink", "ArcaKeeper", "ArcaKeeperClient", "ArcaKeeperAPI", "ArcaAttestation", "COpenSSL",
+                           "ArcaTestSupport",
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict),
+        .testTarget(
             name: "ArcaCommandsTests",
             dependencies: ["ArcaCommands", "ArcaOCI", "ArcaArchive", "ArcaTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ArcaRegistryTests",
+            dependencies: [
+                "ArcaRegistry", "ArcaOCI", "ArcaArchive", "ArcaTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strict),
     ]
 )

@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
 # `make demo`: Arca's job end to end on the embedded sample (demo/sample).
-# Today: build a sample image, inspect it, copy it between formats, and have skopeo and umoci
-# read what arca wrote. Later stages (seal, keeper, run) are added here as they land.
+# Build a sample image, inspect and copy it (skopeo and umoci read the result), seal it with an
+# encrypted web root, start a keeper, register the session, run the sealed image under runc, and
+# show the service answering.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arca=${ARCA_BIN:-$PWD/.build/debug/arca}
 work=$(mktemp -d "${TMPDIR:-/tmp}/arca-demo.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+keeper_port=${ARCA_DEMO_KEEPER_PORT:-18443}
+service_port=${ARCA_DEMO_PORT:-18080}
+container=arca-demo-$$
+keeper_pid=
+cleanup() {
+  runc kill "$container" TERM >/dev/null 2>&1 && sleep 1
+  runc delete --force "$container" >/dev/null 2>&1
+  [ -n "$keeper_pid" ] && kill "$keeper_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "Building a sample image from demo/sample with umoci: busybox httpd, then a web root layer"
@@ -20,8 +31,8 @@ umoci repack --refresh-bundle --image "$work/sample:1.0" "$work/bundle" >/dev/nu
 cp -r demo/sample/www "$work/bundle/rootfs/var/www"
 umoci repack --image "$work/sample:1.0" "$work/bundle" >/dev/null                    # layer 2: the web root
 umoci config --image "$work/sample:1.0" --config.entrypoint /bin/httpd \
-  --config.cmd=-f --config.cmd=-p --config.cmd=8080 --config.cmd=-h --config.cmd=/var/www \
-  --config.exposedports 8080/tcp >/dev/null
+  --config.cmd=-f --config.cmd=-p --config.cmd=$service_port --config.cmd=-h --config.cmd=/var/www \
+  --config.exposedports $service_port/tcp >/dev/null
 echo "oci:$work/sample:1.0"
 
 step "arca inspect: manifest, config and layers (every layer read and verified)"
@@ -48,23 +59,39 @@ else
   exit 1
 fi
 
+step "Start a keeper: its own TLS identity; the pin goes into the sealed image"
+"$arca" keeper serve --listen 127.0.0.1:$keeper_port --data "$work/keeper" > "$work/keeper.log" 2>&1 &
+keeper_pid=$!
+for _ in $(seq 100); do grep -q 'keeper pin' "$work/keeper.log" 2>/dev/null && break; sleep 0.2; done
+pin=$(grep -o 'keeper pin (--keeper-pin): [0-9a-f]*' "$work/keeper.log" | awk '{ print $NF }')
+[ -n "$pin" ] || { cat "$work/keeper.log" >&2; exit 1; }
+echo "keeper https://127.0.0.1:$keeper_port, pin $pin"
+
 step "arca seal: encrypt /var/www, authenticate everything else, keep untouched layers"
 SOURCE_DATE_EPOCH=1700000000 "$arca" seal --from "oci:$work/sample:1.0" --to "oci:$work/sealed:1.0" \
   --encrypt /var/www --ephemeral /tmp --session demo/web --allow-sim \
+  --keeper "https://127.0.0.1:$keeper_port" --keeper-pin "$pin" \
   --keys "$work/image.key" --session-out "$work/session.yaml"
 ls -l "$work/session.yaml" "$work/image.key" | awk '{ print $1, $NF }'
 
-step "arca measure: the measurement, recomputed from the image alone"
+step "arca measure and arca verify: the measurement from the image alone; every chunk checked"
 "$arca" measure "oci:$work/sealed:1.0"
-
-step "arca verify: every authenticated chunk, and with the session every encrypted chunk"
-"$arca" verify "oci:$work/sealed:1.0"
 "$arca" verify --session "$work/session.yaml" "oci:$work/sealed:1.0"
-
-step "The sealed image is an ordinary image: umoci unpacks it; the web root is not in its layers"
 umoci unpack --image "$work/sealed:1.0" "$work/sealed-bundle" >/dev/null
-ls -A "$work/sealed-bundle/rootfs" "$work/sealed-bundle/rootfs/.arca"
-[ ! -e "$work/sealed-bundle/rootfs/var/www/index.html" ] && echo "/var/www/index.html: only inside the encrypted shield blob"
-chroot "$work/sealed-bundle/rootfs" /.arca/bin/arca-init --version   # its own loader and libc
+[ ! -e "$work/sealed-bundle/rootfs/var/www/index.html" ] && echo "/var/www/index.html is only inside the encrypted shield blob"
 
-step "Done. Next stages (keeper, run) arrive with their issues."
+step "Register the session with the keeper (the keeper holds the key, released only to this measurement)"
+"$arca" session create "$work/session.yaml" --keeper "https://127.0.0.1:$keeper_port" --keeper-pin "$pin"
+
+step "arca run: a runc bundle with FUSE for arca-init; this host's sim platform key, registered once"
+export ARCA_HOME="$work/home"
+"$arca" run --prepare-only --bundle "$work/run" "oci:$work/sealed:1.0"
+"$arca" keeper platform add "$work/home/platform.pub.pem" --data "$work/keeper"
+runc run --bundle "$work/run" "$container" > "$work/run.log" 2>&1 &
+for _ in $(seq 100); do curl -sf -m 1 "http://127.0.0.1:$service_port/" >/dev/null 2>&1 && break; sleep 0.2; done
+sed 's/^/  container: /' "$work/run.log"
+
+step "The sealed service answers (its web root decrypted inside, after the keeper checked the measurement)"
+curl -s -m 5 "http://127.0.0.1:$service_port/"
+
+step "Done: sealed, attested, served. Stopping the container (SIGTERM reaches the service through arca-init)."

@@ -5,10 +5,12 @@ set -euo pipefail
 
 packages=(
   pkg-config zlib1g-dev libzstd-dev libfuse3-dev fuse3   # build: C libraries behind system targets
+  libssl-dev libssl3                                      # COpenSSL: arca-init's keeper link (libssl3 ships in /.arca/lib)
   skopeo umoci runc mmdebstrap busybox-static             # real peers for image tests and the runtime
   docker-registry postgresql                              # real services for registry and keeper tests
-  zstd gzip tar jq curl openssl time                           # test helpers
-  python3 sqlite3                                         # SQLite workloads on mounted volumes
+  zstd gzip tar jq curl openssl time sqlite3                   # test helpers
+  apache2-utils                                                # htpasswd for the registry Basic-auth tests
+  python3                                                      # python's sqlite3 workloads on mounted volumes
 )
 [ "${ARCA_BENCH_DEPS:-0}" = 1 ] && packages+=(gocryptfs fio hyperfine time)
 

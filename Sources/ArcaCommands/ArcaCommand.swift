@@ -8,7 +8,8 @@ public struct ArcaCommand: AsyncParsableCommand {
         commandName: "arca",
         abstract: "Turn container images into confidential images, and run them.",
         version: version,
-        subcommands: [SealCommand.self, MeasureCommand.self, VerifyCommand.self, InspectCommand.self, CopyCommand.self, EvidenceCommand.self])
+        subcommands: [SealCommand.self, MeasureCommand.self, VerifyCommand.self, RunCommand.self, InspectCommand.self, CopyCommand.self, EvidenceCommand.self,
+                      KeeperCommand.self, SessionCommand.self])
 
     public init() {}
 }

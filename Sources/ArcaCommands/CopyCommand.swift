@@ -24,6 +24,7 @@ struct CopyCommand: ParsableCommand {
     @Option(help: "Compression level: gzip 1-9 (default 1), zstd 1-19 (default 3).")
     var compressionLevel: Int32?
     @OptionGroup var image: ImageOptions
+    @OptionGroup(title: "Registry options") var registry: CopyRegistryFlags
     @Flag(help: "Print nothing on stderr.") var quiet = false
 
     func validate() throws {
@@ -35,9 +36,9 @@ struct CopyCommand: ParsableCommand {
     func run() throws {
         let from = try parseReference(source)
         let to = try parseReference(destination)
-        let store = try ImageStores.source(from)
+        let store = try Stores.source(from, registry: registry.sourceOptions())
         let resolved = try ImageResolver(platform: image.resolvedPlatform()).resolve(store)
-        let target = try ImageStores.destination(to)
+        let target = try Stores.destination(to, registry: registry.destinationOptions(), from: from)
         let progress: any ProgressObserver = quiet ? SilentProgress() : TerminalProgress()
         let written = try ImageCopier(compression: compression, compressionLevel: compressionLevel, progress: progress).copy(resolved, from: store, to: target)
         print(written.digest)

@@ -20,9 +20,10 @@ struct InspectCommand: ParsableCommand {
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
     @Flag(help: "Also list the flattened root filesystem.") var tree = false
     @OptionGroup var image: ImageOptions
+    @OptionGroup(title: "Registry options") var registry: RegistryFlags
 
     func run() throws {
-        let store = try ImageStores.source(parseReference(reference))
+        let store = try Stores.source(parseReference(reference), registry: registry.options())
         let resolved = try ImageResolver(platform: image.resolvedPlatform()).resolve(store)
         let progress: any ProgressObserver = format == .json ? SilentProgress() : TerminalProgress()
         let report = try ImageInspector(scanner: LayerScanner(progress: progress)).inspect(resolved, from: store, withTree: tree)

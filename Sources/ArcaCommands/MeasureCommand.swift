@@ -1,3 +1,4 @@
+import ArcaMeasurement
 import ArcaCore
 import ArcaOCI
 import ArcaSeal
@@ -17,9 +18,10 @@ struct MeasureCommand: ParsableCommand {
     @Argument(help: "The sealed image.") var reference: String
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
     @OptionGroup var image: ImageOptions
+    @OptionGroup(title: "Registry options") var registry: RegistryFlags
 
     func run() throws {
-        let store = try ImageStores.source(parseReference(reference))
+        let store = try Stores.source(parseReference(reference), registry: registry.options())
         let resolved = try ImageResolver(platform: image.resolvedPlatform()).resolve(store)
         let sealed = try SealedImageReader().read(resolved, from: store)
         switch format {

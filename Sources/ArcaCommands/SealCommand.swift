@@ -47,6 +47,7 @@ struct SealCommand: ParsableCommand {
     @Option(help: "gzip level for rewritten and new layers (1-9).") var compressionLevel: Int32 = 1
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
     @OptionGroup var image: ImageOptions
+    @OptionGroup(title: "Registry options") var registry: CopyRegistryFlags
     @Flag(help: "Print no progress on stderr.") var quiet = false
 
     func validate() throws {
@@ -75,9 +76,10 @@ struct SealCommand: ParsableCommand {
         _ = try RuntimeLayer.write(arcaInit: RuntimeLayer.locateArcaInit(), options: RuntimeLayer.Options(modificationTime: epoch ?? 0),
                                    to: FileSink(path: runtimeTar, permissions: [.ownerReadWrite]))
 
-        let store = try ImageStores.source(parseReference(from))
+        let source = try parseReference(from)
+        let store = try Stores.source(source, registry: registry.sourceOptions())
         let resolved = try ImageResolver(platform: image.resolvedPlatform()).resolve(store)
-        let destination = try ImageStores.destination(parseReference(to))
+        let destination = try Stores.destination(parseReference(to), registry: registry.destinationOptions(), from: source)
         let options = SealOptions(policy: protection, masterKey: masterKey, runtimeLayerTar: runtimeTar, session: session,
                                   keeperURL: keeper, keeperPin: keeperPin, allowedEvidence: allowSim ? ["sim"] : [],
                                   sourceDateEpoch: epoch, allowMissing: allowMissing, compressionLevel: compressionLevel,

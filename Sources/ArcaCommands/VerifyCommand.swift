@@ -21,9 +21,10 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "The session file holding the image's master key.") var session: String?
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
     @OptionGroup var image: ImageOptions
+    @OptionGroup(title: "Registry options") var registry: RegistryFlags
 
     func run() throws {
-        let store = try ImageStores.source(parseReference(reference))
+        let store = try Stores.source(parseReference(reference), registry: registry.options())
         let resolved = try ImageResolver(platform: image.resolvedPlatform()).resolve(store)
         let (sealed, report) = try SealedImageReader().verify(resolved, from: store, masterKey: try sessionKey())
         let result = VerifyResult(measurement: sealed.measurement, entries: report.entries,

@@ -2,6 +2,8 @@ import ArcaCore
 
 /// What the command line asks `arca-init` to do.
 public enum InitAction: Equatable, Sendable {
+    /// Start the sealed image's service; the strings are host arguments (after `--`), used only where the session allows.
+    case start([String])
     case version
     case help
 }
@@ -10,9 +12,8 @@ public enum InitAction: Equatable, Sendable {
 /// trusted later on (the keeper decides the service's arguments); today only the two flags exist.
 public enum InitCommandLine {
     public static func parse(_ arguments: [String]) throws -> InitAction {
-        guard let first = arguments.first else {
-            throw ArcaError(.invalidArgument, "arca-init needs an argument; it runs only --version and --help so far")
-        }
+        guard let first = arguments.first else { return .start([]) }
+        if first == "--" { return .start(Array(arguments.dropFirst())) }
         guard arguments.count == 1 else {
             throw ArcaError(.invalidArgument, "arca-init takes one argument, got \(arguments.count)")
         }
@@ -32,8 +33,13 @@ public enum InitCommandLine {
         from /.arca/lib, so it starts on any base image (glibc, musl, distroless, scratch).
 
         Usage:
+          arca-init [-- ARGS…]  attest to the keeper, mount the protected root, run the service
+                                (ARGS reach it only where the session allows host arguments)
           arca-init --version   print the version and exit
           arca-init --help      print this text and exit
+
+        Environment: ARCA_KEEPER (overrides the measured keeper URL), ARCA_PLATFORM_KEY (the
+        sim platform key file), ARCA_EVIDENCE=auto|sim|tsm|gramine.
 
         """
 }

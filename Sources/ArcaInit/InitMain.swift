@@ -1,4 +1,5 @@
 import ArcaCore
+import ArcaOS
 
 #if canImport(Glibc)
 import Glibc
@@ -21,6 +22,8 @@ public enum InitMain {
     public static func run(arguments: [String]) -> Int32 {
         do {
             switch try InitCommandLine.parse(arguments) {
+            case .start(let hostArguments):
+                return start(hostArguments)
             case .version:
                 return writeAll(1, InitVersion.line + "\n") ? 0 : 1
             case .help:
@@ -29,6 +32,20 @@ public enum InitMain {
         } catch {
             _ = writeAll(2, "arca-init: \(error)\n")
             return usageStatus
+        }
+    }
+
+    /// The start sequence as PID 1: signals blocked before any thread exists, then attest, mount,
+    /// pivot and supervise. Any failure is reported with its reason and a non-zero status.
+    static func start(_ hostArguments: [String]) -> Int32 {
+        ServiceSupervisor.blockSignals()
+        let log: @Sendable (String) -> Void = { _ = writeAll(2, $0 + "\n") }
+        do {
+            let sequence = StartSequence(environment: processEnvironment(), releaser: KeeperReleaser(log: log), log: log)
+            return try sequence.run(hostArguments: hostArguments)
+        } catch {
+            log("arca-init: \(error)")
+            return 1
         }
     }
 

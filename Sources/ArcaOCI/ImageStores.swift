@@ -9,7 +9,7 @@ public enum ImageStores {
         case .dockerArchive(let path, let name):
             return try DockerArchiveReader(path: path, name: name)
         case .registry:
-            throw ArcaError(.unsupported, "\(reference): registry transport (docker://) is not available yet; use oci: or docker-archive:")
+            throw ArcaError(.unsupported, "\(reference): registries are opened with ArcaRegistry's RegistryStores, not ImageStores")
         }
     }
 
@@ -20,7 +20,7 @@ public enum ImageStores {
         case .dockerArchive(let path, let name):
             return try DockerArchiveWriter(path: path, name: name)
         case .registry:
-            throw ArcaError(.unsupported, "\(reference): registry transport (docker://) is not available yet; use oci: or docker-archive:")
+            throw ArcaError(.unsupported, "\(reference): registries are opened with ArcaRegistry's RegistryStores, not ImageStores")
         }
     }
 }

@@ -1,3 +1,4 @@
+import ArcaMeasurement
 import ArcaArchive
 import ArcaCore
 import ArcaCrypto
@@ -55,11 +56,11 @@ public struct SealedImageReader {
         }
         let config = try MeasuredConfig.parse(configBytes, source: "/\(SealedLayout.measuredConfigPath)")
         let diffIDs = image.diffIDs
-        guard config.runtime == diffIDs[count - 2] else {
+        guard config.runtime == diffIDs[count - 2].description else {
             throw ArcaError(.integrity, "the runtime layer is \(diffIDs[count - 2]) but the measured config names \(config.runtime)")
         }
-        guard config.layers == Array(diffIDs[..<(count - 2)]) else {
-            let first = zip(config.layers, diffIDs).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        guard config.layers == diffIDs[..<(count - 2)].map(\.description) else {
+            let first = zip(config.layers, diffIDs.map(\.description)).enumerated().first { $0.element.0 != $0.element.1 }?.offset
             throw ArcaError(.integrity, "the image's layers differ from those the measured config names"
                 + (first.map { " (layer \($0 + 1) first)" } ?? " (the layer count differs)"))
         }

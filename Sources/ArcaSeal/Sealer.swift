@@ -1,3 +1,4 @@
+import ArcaMeasurement
 import ArcaArchive
 import ArcaCore
 import ArcaCrypto
@@ -104,14 +105,14 @@ public struct Sealer {
         }
         let time = options.sourceDateEpoch ?? 0
         let runtime = try putTarLayer(options.runtimeLayerTar, to: destination)
-        let config = measuredConfig(image, layers: written.map(\.diffID), runtime: runtime.diffID, root: shield.index.root.hex)
+        let config = measuredConfig(image, layers: written.map(\.diffID.description), runtime: runtime.diffID.description, root: shield.index.root.hex)
         let measurement = try config.measurement()
         var files: [(path: String, content: FileContent)] = [
             (SealedLayout.measuredConfigPath, .bytes(try config.canonicalBytes())),
             (SealedLayout.indexPath, .bytes(shield.index.bytes)),
         ]
         if let blob = shield.blobPath { files.insert((SealedLayout.blobPath, .file(blob)), at: 0) }
-        let shieldLayer = try putFileLayer(files, directories: [".arca", ".arca/shield"], to: destination, modificationTime: time)
+        let shieldLayer = try putFileLayer(files, directories: [".arca", ".arca/root", ".arca/shield"], to: destination, modificationTime: time)
 
         let layers = written.map(\.descriptor) + [runtime.descriptor, shieldLayer.descriptor]
         let diffIDs = written.map(\.diffID) + [runtime.diffID, shieldLayer.diffID]
@@ -147,7 +148,7 @@ public struct Sealer {
         }
     }
 
-    private func measuredConfig(_ image: ResolvedImage, layers: [Digest], runtime: Digest, root: String) -> MeasuredConfig {
+    private func measuredConfig(_ image: ResolvedImage, layers: [String], runtime: String, root: String) -> MeasuredConfig {
         let container = image.config.config
         return MeasuredConfig(
             formatVersion: MeasuredConfig.currentFormatVersion, arcaVersion: options.arcaVersion, runtime: runtime,

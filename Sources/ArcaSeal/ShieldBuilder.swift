@@ -51,6 +51,7 @@ struct ShieldBuilder {
             }
             entries.append(entry)
         }
+        addMountpoints(to: &entries)
         entries.sort { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
         return try seal(entries, contents: contents)
     }
@@ -103,6 +104,37 @@ struct ShieldBuilder {
         return BuiltShield(index: try sealer.makeIndex(), blobPath: blobPath,
                            encryptedFiles: entries.filter(\.isEncryptedRegular).count,
                            authenticatedFiles: entries.filter { $0.type == .regular && $0.protection == .authenticated }.count)
+    }
+
+    /// arca-init mounts /proc, /dev, /sys and the policy's ephemeral, volume and host paths onto the
+    /// read-only protected root, so each needs a mountpoint in the index: missing ones (and their
+    /// parents) are added as empty root-owned directories — an empty file for a host file path.
+    private func addMountpoints(to entries: inout [IndexEntry]) {
+        var existing = Set(entries.map(\.path))
+        var mountpoints: [(path: String, directory: Bool)] = ["/proc", "/dev", "/sys"].map { ($0, true) }
+        for rule in policy.rules {
+            switch rule.pathClass {
+            case .ephemeral, .volume: mountpoints.append((rule.path, true))
+            case .host: mountpoints.append((rule.path, rule.path.hasSuffix("/") || !rule.path.split(separator: "/").last!.contains(".")))
+            case .authenticated, .encrypted: continue
+            }
+        }
+        for (path, directory) in mountpoints where !existing.contains(path) {
+            var parent = ""
+            for component in path.split(separator: "/").dropLast() {
+                parent += "/" + component
+                if existing.insert(parent).inserted {
+                    entries.append(IndexEntry(path: parent, type: .directory, protection: protection(parent), mode: 0o755))
+                }
+            }
+            existing.insert(path)
+            entries.append(IndexEntry(path: path, type: directory ? .directory : .regular, protection: protection(path),
+                                      mode: directory ? 0o755 : 0o644))
+        }
+    }
+
+    private func protection(_ path: String) -> ProtectionClass {
+        policy.classify(path) == .encrypted ? .encrypted : .authenticated
     }
 
     static func entryType(_ type: TarEntry.EntryType, path: String) throws -> EntryType {

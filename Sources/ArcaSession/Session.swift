@@ -175,17 +175,28 @@ public struct Security: Codable, Sendable, Equatable {
     public var allowedEvidence: [String]
     /// TCB statuses, advisory IDs or `debug` that do not cause a denial.
     public var tolerate: [String]
+    /// Hardware pins per kind; a hardware kind without its section gets no release.
+    public var sgx: SGXPolicy?
+    public var tdx: TDXPolicy?
+    public var snp: SNPPolicy?
 
-    public init(allowedEvidence: [String] = [], tolerate: [String] = []) {
+    public init(allowedEvidence: [String] = [], tolerate: [String] = [], sgx: SGXPolicy? = nil, tdx: TDXPolicy? = nil,
+                snp: SNPPolicy? = nil) {
         self.allowedEvidence = allowedEvidence
         self.tolerate = tolerate
+        self.sgx = sgx
+        self.tdx = tdx
+        self.snp = snp
     }
 
-    enum CodingKeys: String, CodingKey { case allowedEvidence, tolerate }
+    enum CodingKeys: String, CodingKey { case allowedEvidence, tolerate, sgx, tdx, snp }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         allowedEvidence = try c.decodeIfPresent([String].self, forKey: .allowedEvidence) ?? []
         tolerate = try c.decodeIfPresent([String].self, forKey: .tolerate) ?? []
+        sgx = try c.decodeIfPresent(SGXPolicy.self, forKey: .sgx)
+        tdx = try c.decodeIfPresent(TDXPolicy.self, forKey: .tdx)
+        snp = try c.decodeIfPresent(SNPPolicy.self, forKey: .snp)
     }
 }

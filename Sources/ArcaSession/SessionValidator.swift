@@ -42,10 +42,34 @@ public enum SessionValidator {
         for item in session.security.tolerate {
             try check(!item.isEmpty && item.utf8.count <= 128 && isPrintable(item), "tolerate entry \(quoted(item)) is not printable")
         }
+        try validateHardware(session.security)
         let secretNames = Set(session.secrets.map(\.name))
         let volumeNames = Set(session.volumes.map(\.name))
         for service in session.services {
             try validate(service, secretNames: secretNames, volumeNames: volumeNames, images: Set(session.keys.keys))
+        }
+    }
+
+    private static func validateHardware(_ security: Security) throws {
+        let hex: [(String?, String)] = [
+            (security.sgx?.mrsigner, "security.sgx.mrsigner"), (security.tdx?.mrconfigid, "security.tdx.mrconfigid"),
+            (security.tdx?.mrowner, "security.tdx.mrowner"), (security.snp?.hostData, "security.snp.hostData"),
+        ]
+        for (value, what) in hex { if let value { try checkHex(value, bytes: nil, what: what) } }
+        let lists: [([String]?, String)] = [
+            (security.sgx?.mrenclave, "security.sgx.mrenclave"), (security.tdx?.mrtd, "security.tdx.mrtd"),
+            (security.snp?.measurement, "security.snp.measurement"),
+        ]
+        for (values, what) in lists {
+            try check((values?.count ?? 0) <= maximumListLength, "\(what) has over \(maximumListLength) entries")
+            for value in values ?? [] { try checkHex(value, bytes: nil, what: what) }
+        }
+        for (name, value) in security.tdx?.rtmr ?? [:] {
+            try check(["rtmr0", "rtmr1", "rtmr2", "rtmr3"].contains(name), "security.tdx.rtmr names \(quoted(name)); RTMRs are rtmr0 … rtmr3")
+            try checkHex(value, bytes: 48, what: "security.tdx.rtmr.\(name)")
+        }
+        for key in security.snp?.signingKeys ?? [] {
+            try check(key == "vcek" || key == "vlek", "security.snp.signingKeys entry \(quoted(key)) is not vcek or vlek")
         }
     }
 
@@ -166,7 +190,7 @@ public enum SessionValidator {
     private static func isPrintable(_ s: String) -> Bool { s.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7f } }
 
     /// Quotes a user value for an error message, cut to 80 characters.
-    static func quoted(_ value: String) -> String {
+    public static func quoted(_ value: String) -> String {
         let cut = value.count > 80 ? String(value.prefix(80)) + "…" : value
         return "\"" + cut.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined() + "\""
     }

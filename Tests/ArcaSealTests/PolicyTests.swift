@@ -1,3 +1,4 @@
+import ArcaMeasurement
 import ArcaCore
 import ArcaSeal
 import Testing

@@ -1,3 +1,4 @@
+import ArcaMeasurement
 import ArcaArchive
 import ArcaCore
 import ArcaCrypto
@@ -130,7 +131,7 @@ import Testing
                 case 1: config.service.env.append("DEBUG=1")
                 case 2: config.policy.append(PolicyRule(path: "/data", pathClass: .volume("data")))
                 case 3: config.shieldRoots = [String(repeating: "0", count: 64)]
-                case 4: config.runtime = Digest.sha256(of: [1])
+                case 4: config.runtime = Digest.sha256(of: [1]).description
                 default: config.keeper.pin = String(repeating: "a", count: 64)
                 }
                 variants.append(config)

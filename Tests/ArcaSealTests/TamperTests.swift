@@ -1,3 +1,4 @@
+import ArcaMeasurement
 import ArcaArchive
 import ArcaCore
 import ArcaCrypto

@@ -1,5 +1,4 @@
 import ArcaCore
-import ArcaOCI
 import Crypto
 import FoundationEssentials
 
@@ -14,6 +13,14 @@ public struct MeasuredConfig: Codable, Hashable, Sendable {
         public var env: [String]
         public var workingDir: String
         public var user: String
+
+        public init(entrypoint: [String], cmd: [String], env: [String], workingDir: String, user: String) {
+            self.entrypoint = entrypoint
+            self.cmd = cmd
+            self.env = env
+            self.workingDir = workingDir
+            self.user = user
+        }
     }
 
     /// The keeper this image talks to, pinned by its public-key fingerprint.
@@ -21,14 +28,20 @@ public struct MeasuredConfig: Codable, Hashable, Sendable {
         public var url: String?
         public var pin: String?
         public var session: String?
+
+        public init(url: String?, pin: String?, session: String?) {
+            self.url = url
+            self.pin = pin
+            self.session = session
+        }
     }
 
     public var formatVersion: Int
     public var arcaVersion: String
-    /// The diff_id of the runtime layer (`/.arca/bin/arca-init` and its libraries).
-    public var runtime: ArcaOCI.Digest
+    /// The diff_id (`sha256:<hex>`) of the runtime layer (`/.arca/bin/arca-init` and its libraries).
+    public var runtime: String
     /// The diff_ids of the image's own layers as sealed (kept or rewritten), in order.
-    public var layers: [ArcaOCI.Digest]
+    public var layers: [String]
     /// The shield index roots (SHA-256 of each index), in layer order.
     public var shieldRoots: [String]
     public var service: ServiceConfig
@@ -36,6 +49,19 @@ public struct MeasuredConfig: Codable, Hashable, Sendable {
     public var keeper: Keeper
     /// Resource settings that change behaviour (none yet; kept so adding them changes the measurement).
     public var resources: [String: String]
+
+    public init(formatVersion: Int = MeasuredConfig.currentFormatVersion, arcaVersion: String, runtime: String, layers: [String],
+                shieldRoots: [String], service: ServiceConfig, policy: [PolicyRule], keeper: Keeper, resources: [String: String]) {
+        self.formatVersion = formatVersion
+        self.arcaVersion = arcaVersion
+        self.runtime = runtime
+        self.layers = layers
+        self.shieldRoots = shieldRoots
+        self.service = service
+        self.policy = policy
+        self.keeper = keeper
+        self.resources = resources
+    }
 
     public static let currentFormatVersion = 1
     /// Domain separation for the measurement hash.
@@ -45,17 +71,28 @@ public struct MeasuredConfig: Codable, Hashable, Sendable {
     public func measurement() throws -> String {
         var hasher = SHA256()
         hasher.update(data: Self.domainTag)
-        hasher.update(data: Hex.decode(runtime.encoded) ?? [])
+        hasher.update(data: Self.digestBytes(runtime) ?? [])
         hasher.update(data: try canonicalBytes())
         return Hex.encode(hasher.finalize())
     }
 
+    /// Canonical JSON: sorted keys, no spaces, no escaped slashes (the same rules as OCI blobs).
     public func canonicalBytes() throws -> [UInt8] {
-        try CanonicalJSON.encode(self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(self))
     }
 
     public static func parse(_ bytes: [UInt8], source: String) throws -> MeasuredConfig {
-        let config = try CanonicalJSON.decode(MeasuredConfig.self, from: bytes, source: source)
+        let config: MeasuredConfig
+        do {
+            config = try JSONDecoder().decode(MeasuredConfig.self, from: Data(bytes))
+        } catch {
+            throw ArcaError(.invalidFormat, "\(source) is not a valid measured config: \(error)")
+        }
+        guard ([config.runtime] + config.layers).allSatisfy({ digestBytes($0) != nil }) else {
+            throw ArcaError(.invalidFormat, "\(source) names a layer or runtime that is not sha256:<64 hex digits>")
+        }
         guard config.formatVersion == currentFormatVersion else {
             throw ArcaError(.unsupported, "\(source) has measured-config format \(config.formatVersion); this arca reads \(currentFormatVersion)")
         }
@@ -66,9 +103,20 @@ public struct MeasuredConfig: Codable, Hashable, Sendable {
     }
 }
 
+extension MeasuredConfig {
+    /// The 32 bytes of a `sha256:<64 lowercase hex>` digest, or nil.
+    static func digestBytes(_ digest: String) -> [UInt8]? {
+        guard digest.hasPrefix("sha256:"), digest.utf8.count == 71,
+              digest.utf8.dropFirst(7).allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return nil }
+        return Hex.decode(digest.dropFirst(7))
+    }
+}
+
 /// Where the sealed image keeps Arca's files, and the labels it carries.
 public enum SealedLayout {
     public static let measuredConfigPath = ".arca/measured-config.json"
+    /// Where `arca-init` mounts the protected root before pivoting into it (an empty directory in the shield layer).
+    public static let protectedRootPath = ".arca/root"
     public static let indexPath = ".arca/shield/index"
     public static let blobPath = ".arca/shield/blob"
     public static let arcaInitPath = "/.arca/bin/arca-init"

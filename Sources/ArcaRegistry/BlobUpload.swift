@@ -1,0 +1,139 @@
+import ArcaCore
+import ArcaOCI
+import NIOCore
+import NIOHTTP1
+
+/// A blob upload session as a `ByteSink`: bytes are hashed as they come and sent in chunks of
+/// `chunkSize` (`PATCH` with `Content-Range`, at least the registry's `OCI-Chunk-Min-Length`).
+/// One chunk is on the wire while the next one fills, so memory stays at about two chunks. A blob
+/// that fits in one chunk goes up monolithically (`POST`, then one `PUT ?digest=`). Nothing is
+/// visible in the registry until `complete` sends the final `PUT`; `abort` cancels the session.
+final class BlobUpload: ByteSink {
+    private let client: RegistryClient
+    private var chunkSize: Int
+    private var buffer: ByteBuffer
+    private let hasher = HashingSink()
+    /// The upload URL the registry gave for the next request.
+    private var location: String?
+    /// Bytes the registry has accepted or that are on the wire.
+    private var offset: Int64 = 0
+    private var inFlight: (pending: PendingResponse, request: HTTPRequest)?
+    private var done = false
+    /// How many PATCH requests were sent (for tests and progress).
+    private(set) var patches = 0
+
+    static let maxChunkMinimum = 256 << 20
+
+    init(client: RegistryClient) {
+        self.client = client
+        self.chunkSize = client.options.chunkSize
+        self.buffer = ByteBufferAllocator().buffer(capacity: 0)
+    }
+
+    deinit { abort() }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard !bytes.isEmpty else { return }
+        try hasher.write(bytes)
+        if buffer.capacity == 0 { buffer.reserveCapacity(min(chunkSize + streamChunkSize, 64 << 20)) }
+        buffer.writeBytes(bytes)
+        if buffer.readableBytes >= chunkSize { try flush() }
+    }
+
+    /// Nothing to do: the upload ends with `complete`.
+    func finish() throws {}
+
+    var count: Int64 { hasher.count }
+
+    /// Opens the upload session: `POST /v2/REPO/blobs/uploads/`.
+    private func begin() throws {
+        let response = try client.perform(.POST, client.path("blobs/uploads/"), headers: ["Content-Length": "0"])
+        guard response.status.code == 202, let location = response.header("Location") else {
+            throw client.failure(response, "the start of a blob upload")
+        }
+        if let minimum = response.header("OCI-Chunk-Min-Length").flatMap(Int.init), minimum > chunkSize {
+            guard minimum <= Self.maxChunkMinimum else {
+                _ = response.readErrorBody()
+                throw ArcaError(.limitExceeded, "registry \(client.reference.registry) asks for upload chunks of at least \(formatBytes(minimum)), over the \(formatBytes(Self.maxChunkMinimum)) limit")
+            }
+            chunkSize = minimum
+        }
+        _ = response.readErrorBody()
+        self.location = client.resolve(location, against: try client.baseURL())
+    }
+
+    /// Sends the buffered bytes as the next chunk, once the previous one is through.
+    private func flush() throws {
+        if location == nil { try begin() }
+        guard buffer.readableBytes >= chunkSize else { return }  // a larger minimum was announced
+        try awaitInFlight()
+        guard let location else { return }
+        let chunk = buffer
+        buffer = ByteBufferAllocator().buffer(capacity: 0)
+        let end = offset + Int64(chunk.readableBytes) - 1
+        let headers: HTTPHeaders = ["Content-Type": "application/octet-stream", "Content-Range": "\(offset)-\(end)",
+                                    "Content-Length": "\(chunk.readableBytes)"]
+        let request = try client.prepare(.PATCH, location, headers: headers, body: chunk)
+        inFlight = (try client.transport.start(request), request)
+        offset = end + 1
+        patches += 1
+    }
+
+    /// Waits for the chunk on the wire; a failure (status, connection, expired token) is sent
+    /// again through the client's retry and authentication path.
+    private func awaitInFlight() throws {
+        guard let (pending, request) = inFlight else { return }
+        inFlight = nil
+        let first = try? pending.wait()  // only a connection failure throws here; it is retried below
+        let response: HTTPResponse
+        if let first, first.status.code == 202 {
+            response = first
+        } else {
+            _ = first?.readErrorBody()
+            response = try client.perform(.PATCH, request.url, headers: request.headers, body: request.body)
+        }
+        guard response.status.code == 202 else { throw client.failure(response, "a chunk of a blob upload") }
+        _ = response.readErrorBody()
+        if let next = response.header("Location") { location = client.resolve(next, against: request.url) }
+    }
+
+    /// Sends what is left with the final `PUT ?digest=`; checks the digest against `expected`
+    /// first (nothing is committed on a mismatch). Returns the blob's digest and size.
+    func complete(expected: Descriptor?) throws -> (Digest, Int64) {
+        let digest = Digest(sha256Hex: hasher.hexDigest())
+        if let expected {
+            guard digest == expected.digest, count == expected.size else {
+                abort()
+                throw ArcaError(.integrity, "blob \(expected.digest.short)… read as \(count) bytes with digest \(digest), not the \(expected.size) bytes its descriptor promised; nothing was uploaded")
+            }
+        }
+        if location == nil { try begin() }
+        try awaitInFlight()
+        guard let location else { throw ArcaError(.io, "blob upload to \(client.reference) has no session") }
+        var headers: HTTPHeaders = ["Content-Type": "application/octet-stream", "Content-Length": "\(buffer.readableBytes)"]
+        if buffer.readableBytes > 0 && offset > 0 {
+            headers.add(name: "Content-Range", value: "\(offset)-\(offset + Int64(buffer.readableBytes) - 1)")
+        }
+        let response = try client.perform(.PUT, RegistryClient.appending(location, "digest", digest.description),
+                                          headers: headers, body: buffer)
+        guard response.status.code == 201 else { throw client.failure(response, "the end of the upload of blob \(digest.short)…") }
+        if let stored = response.header("Docker-Content-Digest"), stored != digest.description {
+            throw ArcaError(.integrity, "registry \(client.reference.registry) stored blob \(digest.short)… as \(stored.prefix(80))")
+        }
+        _ = response.readErrorBody()
+        done = true
+        buffer = ByteBufferAllocator().buffer(capacity: 0)
+        return (digest, count)
+    }
+
+    /// Cancels the session (best effort): the registry drops what it received.
+    func abort() {
+        guard !done else { return }
+        done = true
+        inFlight = nil
+        buffer = ByteBufferAllocator().buffer(capacity: 0)
+        if let location, let request = try? client.prepare(.DELETE, location) {
+            _ = (try? client.transport.send(request))?.readErrorBody()
+        }
+    }
+}
