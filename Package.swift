@@ -98,6 +98,8 @@ let package = Package(
             dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["README.md"],
             swiftSettings: strict),
+        .target(name: "ArcaVolume", dependencies: ["ArcaCore", "ArcaCrypto", .product(name: "Crypto", package: "swift-crypto")],
+                exclude: ["README.md"], swiftSettings: strict),
         // services
         .target(
             name: "ArcaSeal",
@@ -145,6 +147,8 @@ let package = Package(
         .target(name: "ArcaFUSE", dependencies: ["CFuse", "ArcaCore"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "ArcaRootFS", dependencies: ["ArcaFUSE", "ArcaShield", "ArcaCrypto", "ArcaCore"],
                 exclude: ["README.md"], swiftSettings: strict),
+        // encrypted read-write volumes over FUSE
+        .target(name: "ArcaVolumeFS", dependencies: ["ArcaVolume", "ArcaFUSE", "ArcaCore"], exclude: ["README.md"], swiftSettings: strict),
         // top
         .target(
             name: "ArcaCommands",
@@ -187,6 +191,11 @@ let package = Package(
         .testTarget(name: "ArcaRuntimeLayerTests", dependencies: ["ArcaRuntimeLayer", "ArcaInit", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(name: "ArcaRootFSTests", dependencies: ["ArcaRootFS", "ArcaFUSE", "ArcaSeal", "ArcaShield", "ArcaCrypto", "ArcaOCI",
                                                           "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
+        // a child process serving one volume over FUSE, so crash tests can SIGKILL it
+        .executableTarget(name: "arca-volume-test-server", dependencies: ["ArcaVolumeFS", "ArcaVolume", "ArcaFUSE", "ArcaCrypto", "ArcaCore"],
+                          path: "Tests/arca-volume-test-server", swiftSettings: strict),
+        .testTarget(name: "ArcaVolumeTests", dependencies: ["ArcaVolume", "ArcaVolumeFS", "ArcaFUSE", "ArcaCrypto", "ArcaTestSupport",
+                                                          "arca-volume-test-server"], swiftSettings: strict),
         .testTarget(name: "ArcaOCITests", dependencies: ["ArcaOCI", "ArcaArchive", "ArcaTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ArcaKeeperTests",

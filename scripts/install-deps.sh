@@ -10,6 +10,7 @@ packages=(
   docker-registry postgresql                              # real services for registry and keeper tests
   zstd gzip tar jq curl openssl time sqlite3                   # test helpers
   apache2-utils                                                # htpasswd for the registry Basic-auth tests
+  python3                                                      # python's sqlite3 workloads on mounted volumes
 )
 [ "${ARCA_BENCH_DEPS:-0}" = 1 ] && packages+=(gocryptfs fio hyperfine time)
 

@@ -52,7 +52,7 @@ public final class FUSEMount: Sendable {
         free(resolved)
 
         let context = SessionContext(operations: operations, options: options)
-        var table = LowLevelOperations.table()
+        var table = LowLevelOperations.table(writable: operations is any WritableFileSystemOperations)
         let arguments: [UnsafeMutablePointer<CChar>?] = ["arca-fuse", "-o", options.optionString].map { (argument: String) in strdup(argument) }
         defer { arguments.forEach { free($0) } }
         var argv = arguments

@@ -20,7 +20,9 @@ final class SessionContext: Sendable {
 /// The libfuse low-level callback table: each callback unwraps the context, calls the Swift
 /// operation synchronously on the libfuse worker thread, and replies exactly once.
 enum LowLevelOperations {
-    static func table() -> fuse_lowlevel_ops {
+    /// The callbacks; the changing ones only for `WritableFileSystemOperations` (a read-only file
+    /// system keeps libfuse's own answers, e.g. ENOSYS for flush, which the kernel then skips).
+    static func table(writable: Bool) -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
         ops.`init` = { userdata, conn in
             guard let userdata, let conn else { return }
@@ -126,6 +128,7 @@ enum LowLevelOperations {
                 fuse_reply_statfs(req, &info)
             } catch { reply(req, error) }
         }
+        if writable { WritableLowLevelOperations.install(&ops) }
         return ops
     }
 }
@@ -133,12 +136,14 @@ enum LowLevelOperations {
 // MARK: helpers (all run on libfuse worker threads; free functions, since a C callback
 // cannot capture even the enclosing type)
 
-private func sessionContext(_ req: fuse_req_t?) -> SessionContext {
+func sessionContext(_ req: fuse_req_t?) -> SessionContext {
     // libfuse hands back the pointer given to fuse_session_new; it outlives the session.
     Unmanaged<SessionContext>.fromOpaque(fuse_req_userdata(req)!).takeUnretainedValue()
 }
 
-private func reply(_ req: fuse_req_t?, _ error: any Error) {
+private func reply(_ req: fuse_req_t?, _ error: any Error) { replyError(req, error) }
+
+func replyError(_ req: fuse_req_t?, _ error: any Error) {
     fuse_reply_err(req, (error as? FUSEError)?.errno ?? EIO)
 }
 
@@ -151,7 +156,7 @@ private func configure(_ conn: UnsafeMutablePointer<fuse_conn_info>, keepCache: 
     conn.pointee.time_gran = 1
 }
 
-private func statBuffer(_ a: FileAttributes) -> stat {
+func statBuffer(_ a: FileAttributes) -> stat {
     var info = stat()
     info.st_ino = numericCast(a.inode)
     info.st_mode = a.mode
@@ -169,7 +174,7 @@ private func statBuffer(_ a: FileAttributes) -> stat {
     return info
 }
 
-private func entryParameters(_ attributes: FileAttributes, _ options: MountOptions) -> fuse_entry_param {
+func entryParameters(_ attributes: FileAttributes, _ options: MountOptions) -> fuse_entry_param {
     var entry = fuse_entry_param()
     entry.ino = fuse_ino_t(attributes.inode)
     entry.generation = 1

@@ -16,6 +16,8 @@ public struct MountOptions: Sendable {
     public var attributeTimeout: Double = 86_400
     /// Keep file pages and directory listings cached across opens (immutable content).
     public var keepCache: Bool = true
+    /// Mount read-write (`rw`) for `WritableFileSystemOperations`; off (`ro`) by default.
+    public var writable: Bool = false
     /// Worker threads kept waiting for requests (libfuse starts more when they are all busy).
     public var idleThreads: UInt32 = 4
 
@@ -23,7 +25,7 @@ public struct MountOptions: Sendable {
 
     /// The `-o` string handed to libfuse.
     var optionString: String {
-        var options = ["ro", "fsname=\(name)", "subtype=\(subtype)"]
+        var options = [writable ? "rw" : "ro", "fsname=\(name)", "subtype=\(subtype)"]
         if allowOther { options.append("allow_other") }
         if defaultPermissions { options.append("default_permissions") }
         options.append(allowSetuid ? "suid" : "nosuid")

@@ -1,0 +1,90 @@
+import ArcaCore
+import ArcaCrypto
+import Crypto
+import FoundationEssentials
+
+/// Where one sealed chunk lives and what it must be: the write that produced it (session and
+/// counter: the key and the nonce), the volume version it was written for, its plaintext length and
+/// its GCM tag. The metadata holds one per chunk, so the root hash covers every chunk.
+public struct ChunkReference: Sendable, Hashable {
+    public var session: [UInt8]
+    public var counter: UInt64
+    public var writeVersion: UInt64
+    public var length: UInt32
+    public var tag: [UInt8]
+
+    /// The chunk file's name under `chunks/`: hex(session) ‖ hex(u64 counter), unique per write.
+    public var storageName: String {
+        var counterBytes: [UInt8] = []
+        counterBytes.appendBigEndian(counter)
+        return Hex.encode(session) + Hex.encode(counterBytes)
+    }
+}
+
+/// AES-256-GCM of volume chunks. Chunk keys come from the write session; the nonce is
+/// `u32 0 ‖ u64 counter`, unique within a session; additional data binds the volume, the file
+/// identity, the chunk index, the volume version and the plaintext length, so a chunk moved to
+/// another file, index or volume, or kept from an older version, fails to open.
+public struct ChunkCipher: Sendable {
+    public static let tagSize = 16
+    /// Chunk writes per session key; a session is replaced before reaching it (SP 800-38D's
+    /// 2^32 bound on invocations of one key).
+    public static let sessionLimit: UInt64 = 1 << 32
+
+    let keys: VolumeKeys
+
+    public init(keys: VolumeKeys) { self.keys = keys }
+
+    public func additionalData(fileId: [UInt8], index: UInt64, writeVersion: UInt64, length: UInt32) -> [UInt8] {
+        var aad: [UInt8] = Array("arca-volume/1 chunk".utf8)
+        aad.appendBigEndian(VolumeKeys.formatVersion)
+        aad += keys.volumeId
+        aad += fileId
+        aad.appendBigEndian(index)
+        aad.appendBigEndian(writeVersion)
+        aad.appendBigEndian(length)
+        return aad
+    }
+
+    public static func nonce(counter: UInt64) -> [UInt8] {
+        var nonce: [UInt8] = [0, 0, 0, 0]
+        nonce.appendBigEndian(counter)
+        return nonce
+    }
+
+    /// Seals `plaintext`; returns the chunk file's bytes (ciphertext ‖ tag) and its reference.
+    public func seal(_ plaintext: [UInt8], key: SymmetricKey, session: [UInt8], counter: UInt64, fileId: [UInt8],
+                     index: UInt64, writeVersion: UInt64) throws -> (bytes: [UInt8], reference: ChunkReference) {
+        let length = UInt32(plaintext.count)
+        do {
+            let box = try AES.GCM.seal(plaintext, using: key, nonce: try AES.GCM.Nonce(data: Self.nonce(counter: counter)),
+                                       authenticating: additionalData(fileId: fileId, index: index, writeVersion: writeVersion, length: length))
+            let tag = Array(box.tag)
+            return (Array(box.ciphertext) + tag,
+                    ChunkReference(session: session, counter: counter, writeVersion: writeVersion, length: length, tag: tag))
+        } catch {
+            throw ArcaError(.io, "cannot seal volume chunk \(index): \(error)")
+        }
+    }
+
+    /// Opens a chunk file's bytes against its reference; throws `integrity` unless the length,
+    /// the tag and the authentication all match.
+    public func open(_ sealed: [UInt8], key: SymmetricKey, reference: ChunkReference, fileId: [UInt8], index: UInt64) throws -> [UInt8] {
+        let expected = Int(reference.length) + Self.tagSize
+        guard sealed.count == expected else {
+            throw ArcaError(.integrity, "volume chunk \(index) (\(reference.storageName)) is \(sealed.count) bytes, expected \(expected)")
+        }
+        let split = Int(reference.length)
+        guard Array(sealed[split...]) == reference.tag else {
+            throw ArcaError(.integrity, "volume chunk \(index) (\(reference.storageName)) is not the chunk the metadata names")
+        }
+        do {
+            let box = try AES.GCM.SealedBox(nonce: try AES.GCM.Nonce(data: Self.nonce(counter: reference.counter)),
+                                            ciphertext: sealed[..<split], tag: sealed[split...])
+            return Array(try AES.GCM.open(box, using: key, authenticating: additionalData(
+                fileId: fileId, index: index, writeVersion: reference.writeVersion, length: reference.length)))
+        } catch {
+            throw ArcaError(.integrity, "volume chunk \(index) (\(reference.storageName)) fails authentication (changed, moved, or from another file)")
+        }
+    }
+}

@@ -1,0 +1,178 @@
+import ArcaCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The volume's host directory, reached only through a directory descriptor opened at start
+/// (never by path afterwards: after the pivot, paths may resolve into the FUSE mount itself).
+/// Holds the lease: an exclusive `flock` on `lock`, released when the process dies.
+final class HostDirectory {
+    let path: String
+    private var fd: Int32
+    var descriptor: Int32 { fd }
+    private var lockFd: Int32 = -1
+
+    init(path: String, create: Bool) throws {
+        if create, mkdir(path, 0o700) != 0, errno != EEXIST { throw Self.failure("create", path) }
+        fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw Self.failure("open the volume directory", path) }
+        self.path = path
+    }
+
+    deinit { close() }
+
+    /// Closes the descriptors and drops the lease (idempotent: a second close must not close a
+    /// descriptor number that was reused meanwhile).
+    func close() {
+        if lockFd >= 0 { Glibc.close(lockFd); lockFd = -1 }
+        if fd >= 0 { Glibc.close(fd); fd = -1 }
+    }
+
+    /// Takes the lease or throws `volumeBusy`.
+    func acquireLease() throws {
+        let lock = openat(fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { throw Self.failure("open the lease file of", path) }
+        // Retried for up to half a second: a lock just dropped can linger while a child forked
+        // meanwhile (by any thread of this process) still holds a copy of the descriptor.
+        var code: Int32 = 0
+        for _ in 0..<50 {
+            if flock(lock, LOCK_EX | LOCK_NB) == 0 {
+                lockFd = lock
+                return
+            }
+            code = errno
+            guard code == EWOULDBLOCK || code == EINTR else { break }
+            usleep(10_000)
+        }
+        Glibc.close(lock)
+        if code == EWOULDBLOCK {
+            throw ArcaError(.volumeBusy, "volume at \(path) is in use by another process (its lease is held); one container at a time may use a volume")
+        }
+        throw Self.failure("lock", path, code)
+    }
+
+    func makeDirectory(_ name: String) throws {
+        if mkdirat(fd, name, 0o700) != 0, errno != EEXIST { throw Self.failure("create", "\(path)/\(name)") }
+    }
+
+    func exists(_ name: String) -> Bool { faccessat(fd, name, F_OK, 0) == 0 }
+
+    /// The whole file `name`, at most `limit` bytes; `notFound` when absent.
+    func read(_ name: String, limit: Int) throws -> [UInt8] {
+        let file = openat(fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard file >= 0 else {
+            if errno == ENOENT { throw ArcaError(.notFound, "\(path)/\(name) does not exist") }
+            throw Self.failure("open", "\(path)/\(name)")
+        }
+        defer { Glibc.close(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(file, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Self.failure("read", "\(path)/\(name)")
+            }
+            if n == 0 { return bytes }
+            guard bytes.count + n <= limit else {
+                throw ArcaError(.limitExceeded, "\(path)/\(name) is over the \(formatBytes(limit)) limit")
+            }
+            bytes.append(contentsOf: buffer[..<n])
+        }
+    }
+
+    /// Writes `name` as a new file (never replacing one) and fsyncs it; its directory entry
+    /// becomes durable with the next `syncDirectory`.
+    func create(_ name: String, _ bytes: [UInt8]) throws {
+        let file = openat(fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard file >= 0 else { throw Self.failure("create", "\(path)/\(name)") }
+        defer { Glibc.close(file) }
+        try Self.writeAll(file, bytes, "\(path)/\(name)")
+        guard fsync(file) == 0 else { throw Self.failure("fsync", "\(path)/\(name)") }
+    }
+
+    /// Replaces `name` atomically and durably: temporary file, fsync, rename, fsync of its directory.
+    func replaceDurably(_ name: String, _ bytes: [UInt8], directory: String) throws {
+        let temporary = name + ".tmp"
+        unlinkat(fd, temporary, 0)
+        let file = openat(fd, temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard file >= 0 else { throw Self.failure("create", "\(path)/\(temporary)") }
+        do {
+            try Self.writeAll(file, bytes, "\(path)/\(temporary)")
+            guard fsync(file) == 0 else { throw Self.failure("fsync", "\(path)/\(temporary)") }
+        } catch {
+            Glibc.close(file)
+            throw error
+        }
+        Glibc.close(file)
+        guard renameat(fd, temporary, fd, name) == 0 else { throw Self.failure("rename", "\(path)/\(temporary)") }
+        try syncDirectory(directory)
+    }
+
+    func syncDirectory(_ name: String) throws {
+        let dir = openat(fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else { throw Self.failure("open", "\(path)/\(name)") }
+        defer { Glibc.close(dir) }
+        guard fsync(dir) == 0 else { throw Self.failure("fsync", "\(path)/\(name)") }
+    }
+
+    func remove(_ name: String) {
+        unlinkat(fd, name, 0)
+    }
+
+    /// The names in the subdirectory `name` (without `.` and `..`).
+    func list(_ name: String) throws -> [String] {
+        let dirFd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dirFd >= 0 else { throw Self.failure("open", "\(path)/\(name)") }
+        guard let dir = fdopendir(dirFd) else {
+            Glibc.close(dirFd)
+            throw Self.failure("list", "\(path)/\(name)")
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let entryName = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if entryName != ".", entryName != ".." { names.append(entryName) }
+        }
+        return names
+    }
+
+    private static func writeAll(_ file: Int32, _ bytes: [UInt8], _ what: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(file, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw failure("write", what)
+            }
+            done += n
+        }
+    }
+
+    static func failure(_ operation: String, _ what: String, _ code: Int32 = errno) -> ArcaError {
+        ArcaError(.io, "cannot \(operation) \(what): \(String(cString: strerror(code))) (errno \(code))")
+    }
+
+    /// Durably replaces the file at `path` (used by the file-backed anchor, outside any volume).
+    static func writeDurably(_ bytes: [UInt8], path: String) throws {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[..<$0]) }.flatMap { $0.isEmpty ? "/" : $0 } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let dir = try HostDirectory(path: directory, create: false)
+        try dir.replaceDurably(name, bytes, directory: ".")
+    }
+}
+
+extension HostDirectory {
+    /// The host file system's block size, block count and free blocks.
+    func statistics() throws -> (blockSize: UInt64, blocks: UInt64, free: UInt64) {
+        var info = statvfs()
+        guard fstatvfs(descriptor, &info) == 0 else { throw Self.failure("statfs", path) }
+        return (UInt64(info.f_frsize), UInt64(info.f_blocks), UInt64(info.f_bavail))
+    }
+}

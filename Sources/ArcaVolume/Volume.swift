@@ -1,0 +1,237 @@
+import ArcaCore
+import ArcaCrypto
+import Crypto
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A mounted-in-process encrypted read-write volume (docs/FORMAT.md, "Volumes").
+///
+/// Changes live in memory (dirty chunks, the tree) until `commit`, which makes them durable as
+/// the next version: chunk files, then the metadata file, then the anchor's intent and commit.
+/// A crash anywhere leaves the last committed version or the next one. All methods are safe to
+/// call from several threads (one lock; a commit holds it while it writes).
+public final class Volume: @unchecked Sendable {
+    // @unchecked: every mutable field below is touched only while `lock` is held.
+    public static let allowedChunkSizes: Set<Int> = [4096, 16_384, 65_536, 262_144]
+    public static let defaultChunkSize = 65_536
+    /// Dirty plaintext kept in memory before it is written out as chunk files (not yet committed).
+    static let dirtyLimit = 32 << 20
+    /// The largest file size (offsets stay far inside Int64).
+    static let maximumFileSize: UInt64 = 1 << 50
+
+    /// The steps of a commit, for fault-injection tests (`commitHook`).
+    enum CommitStep: Sendable { case chunksWritten, metadataWritten, intentRecorded, committed }
+
+    let lock = Mutex(())
+    let host: HostDirectory
+    let keys: VolumeKeys
+    let cipher: ChunkCipher
+    let anchor: any VolumeAnchor
+    public let chunkSize: Int
+
+    var tree: VolumeTree
+    var currentVersion: UInt64
+    var currentRoot: Hash256
+    /// The last committed version.
+    public var version: UInt64 { lock.withLock { _ in currentVersion } }
+    /// The root hash (SHA-256 of the metadata file) of the last committed version.
+    public var rootHash: Hash256 { lock.withLock { _ in currentRoot } }
+    var changed = false
+    var dirty: [UInt64: [UInt64: [UInt8]]] = [:]
+    var dirtyBytes = 0
+    /// Chunk files no longer referenced; removed once a version without them is committed.
+    var obsolete: [String] = []
+    /// Unlinked files still open (POSIX keeps them readable until the last close); never stored.
+    var orphans: [UInt64: Node] = [:]
+    var openCounts: [UInt64: Int] = [:]
+    var session: [UInt8] = randomBytes(16)
+    var sessionKey: SymmetricKey
+    var counter: UInt64 = 0
+    var keyCache: [[UInt8]: SymmetricKey] = [:]
+    var closed = false
+    /// Called after each commit step; a throw simulates a crash there (tests only).
+    var commitHook: (@Sendable (CommitStep) throws -> Void)?
+
+    private init(host: HostDirectory, keys: VolumeKeys, anchor: any VolumeAnchor, chunkSize: Int, tree: VolumeTree,
+                 point: AnchorPoint) {
+        self.host = host
+        self.keys = keys
+        self.cipher = ChunkCipher(keys: keys)
+        self.anchor = anchor
+        self.chunkSize = chunkSize
+        self.tree = tree
+        self.currentVersion = point.version
+        self.currentRoot = point.root
+        self.sessionKey = keys.chunkKey(session: session)
+    }
+
+    /// Creates an empty volume in `path` (created if missing, must hold no volume) as version 1,
+    /// anchored in `anchor` (which must hold nothing yet). Returns it open, lease held.
+    public static func create(at path: String, key: MasterKey, anchor: any VolumeAnchor, chunkSize: Int = defaultChunkSize,
+                              uid: UInt32 = getuid(), gid: UInt32 = getgid()) throws -> Volume {
+        guard allowedChunkSizes.contains(chunkSize) else {
+            throw ArcaError(.invalidArgument, "volume chunk size \(chunkSize) is not one of \(allowedChunkSizes.sorted())")
+        }
+        let host = try HostDirectory(path: path, create: true)
+        try host.acquireLease()
+        guard !host.exists("volume") else { throw ArcaError(.alreadyExists, "\(path) already holds a volume") }
+        try anchor.lease()
+        let existing = try anchor.read()
+        guard existing.committed == nil else {
+            throw ArcaError(.alreadyExists, "the anchor already holds \(existing.committed!) for a volume; a new volume needs a fresh anchor")
+        }
+        let keys = try VolumeKeys(masterKey: key, volumeId: randomBytes(VolumeKeys.idSize))
+        try host.makeDirectory("meta")
+        try host.makeDirectory("chunks")
+        let header = VolumeHeader(volumeId: keys.volumeId, chunkSize: chunkSize, keyCheck: keys.keyCheck)
+        try host.replaceDurably("volume", header.encoded(), directory: ".")
+        let tree = VolumeTree.empty(fileId: randomBytes(16), uid: uid, gid: gid, now: now())
+        let volume = Volume(host: host, keys: keys, anchor: anchor, chunkSize: chunkSize, tree: tree,
+                            point: AnchorPoint(version: 0, root: .zero))
+        volume.changed = true
+        try volume.commit()
+        return volume
+    }
+
+    /// Opens the volume in `path`: takes the lease, accepts the anchored version (or the intended
+    /// next one, completing its commit), refuses anything else, and removes leftovers of
+    /// unfinished commits.
+    public static func open(at path: String, key: MasterKey, anchor: any VolumeAnchor) throws -> Volume {
+        let host = try HostDirectory(path: path, create: false)
+        try host.acquireLease()
+        let header = try VolumeHeader.decode(try host.read("volume", limit: VolumeHeader.size + 1))
+        let keys = try VolumeKeys(masterKey: key, volumeId: header.volumeId)
+        guard keys.keyCheck == header.keyCheck else {
+            throw ArcaError(.integrity, "the volume key does not open the volume at \(path) (key check mismatch)")
+        }
+        try anchor.lease()
+        let state = try anchor.read()
+        guard let committed = state.committed else {
+            throw ArcaError(.rollback, "the anchor holds no version for the volume at \(path); refusing to trust the host's copy")
+        }
+        func load(_ version: UInt64) throws -> (bytes: [UInt8], root: Hash256)? {
+            guard let bytes = try? host.read("meta/" + MetadataFile.name(version: version), limit: MetadataFile.maximumSize) else { return nil }
+            return (bytes, Hash256(SHA256.hash(data: bytes)))
+        }
+        var chosen: (point: AnchorPoint, bytes: [UInt8])?
+        if let intent = state.intent, intent.version == committed.version + 1, let next = try load(intent.version), next.root == intent.root {
+            try anchor.commit(intent)  // the crash fell between intent and commit: finish it
+            chosen = (intent, next.bytes)
+        } else if let current = try load(committed.version) {
+            guard current.root == committed.root else {
+                throw ArcaError(.rollback, "volume at \(path) version \(committed.version) has root \(current.root.hex.prefix(16))…, but the anchor holds root \(committed.root.hex.prefix(16))… for that version: refusing an altered or mixed copy")
+            }
+            // An abandoned intent stays until the next commit replaces it. Should the host later
+            // bring back that version's metadata, it is a state this volume intended (accepted),
+            // though chunk files collected below may then be missing: EIO, never wrong bytes.
+            chosen = (committed, current.bytes)
+        }
+        guard let chosen else {
+            let onDisk = (try? host.list("meta"))?.compactMap { UInt64($0, radix: 16) }.max()
+            let found = onDisk.map { "version \($0)" } ?? "no version"
+            throw ArcaError(.rollback, "volume at \(path) holds \(found), but the anchor is at version \(committed.version): refusing a rolled-back or altered copy")
+        }
+        let tree = try MetadataFile.open(chosen.bytes, keys: keys, version: chosen.point.version, chunkSize: header.chunkSize)
+        let volume = Volume(host: host, keys: keys, anchor: anchor, chunkSize: header.chunkSize, tree: tree, point: chosen.point)
+        volume.collectGarbage()
+        return volume
+    }
+
+    /// Removes chunk and metadata files the current version does not reference.
+    private func collectGarbage() {
+        let keep = tree.storageNames
+        for name in (try? host.list("chunks")) ?? [] where !keep.contains(name) { host.remove("chunks/" + name) }
+        let current = MetadataFile.name(version: currentVersion)
+        for name in (try? host.list("meta")) ?? [] where name != current { host.remove("meta/" + name) }
+    }
+
+    /// Makes every change so far durable as the next version (a no-op when nothing changed).
+    public func commit() throws {
+        try lock.withLock { _ in try commitLocked() }
+    }
+
+    func commitLocked() throws {
+        guard !closed else { throw ArcaError(.io, "volume at \(host.path) is closed") }
+        guard changed else { return }
+        try flushDirtyChunks()
+        try commitHook?(.chunksWritten)
+        try host.syncDirectory("chunks")
+        let next = currentVersion + 1
+        let bytes = try MetadataFile.seal(tree: tree, keys: keys, version: next, chunkSize: chunkSize)
+        try host.replaceDurably("meta/" + MetadataFile.name(version: next), bytes, directory: "meta")
+        try commitHook?(.metadataWritten)
+        let point = AnchorPoint(version: next, root: Hash256(SHA256.hash(data: bytes)))
+        try anchor.intent(point)
+        try commitHook?(.intentRecorded)
+        try anchor.commit(point)
+        try commitHook?(.committed)
+        if currentVersion > 0 { host.remove("meta/" + MetadataFile.name(version: currentVersion)) }
+        for name in obsolete { host.remove("chunks/" + name) }
+        obsolete.removeAll()
+        currentVersion = next
+        currentRoot = point.root
+        changed = false
+    }
+
+    /// Seals every dirty chunk into a new chunk file (not yet committed: the tree in memory points
+    /// at it, the committed metadata does not).
+    func flushDirtyChunks() throws {
+        for (inode, chunks) in dirty {
+            guard var node = tree.nodes[inode] else { continue }  // an orphan: its dirty data stays in memory
+            for (index, plaintext) in chunks {
+                if let old = node.chunks[index] { obsolete.append(old.storageName) }
+                if plaintext.isEmpty {
+                    node.chunks[index] = nil
+                    continue
+                }
+                if counter >= ChunkCipher.sessionLimit {
+                    session = randomBytes(16)
+                    sessionKey = keys.chunkKey(session: session)
+                    counter = 0
+                }
+                let sealed = try cipher.seal(plaintext, key: sessionKey, session: session, counter: counter, fileId: node.fileId,
+                                             index: index, writeVersion: currentVersion + 1)
+                counter += 1
+                try host.create("chunks/" + sealed.reference.storageName, sealed.bytes)
+                node.chunks[index] = sealed.reference
+            }
+            tree.nodes[inode] = node
+        }
+        dirty = dirty.filter { orphans[$0.key] != nil }  // unlinked-but-open files keep theirs in memory
+        dirtyBytes = 0
+    }
+
+    /// Commits and closes: the lease is released. Further calls fail.
+    public func close() throws {
+        try lock.withLock { _ in
+            guard !closed else { return }
+            try commitLocked()
+            closed = true
+            host.close()
+            try anchor.releaseLease()
+        }
+    }
+
+    /// Drops everything not committed and releases the lease, as a crash would (tests).
+    func abandon() {
+        lock.withLock { _ in
+            closed = true
+            host.close()
+        }
+    }
+
+    /// The key of a chunk's write session (cached: sessions are few).
+    func key(for session: [UInt8]) -> SymmetricKey {
+        if session == self.session { return sessionKey }
+        if let key = keyCache[session] { return key }
+        let key = keys.chunkKey(session: session)
+        if keyCache.count > 64 { keyCache.removeAll() }
+        keyCache[session] = key
+        return key
+    }
+}

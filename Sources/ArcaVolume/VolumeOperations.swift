@@ -1,0 +1,335 @@
+import ArcaCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The POSIX operations, by inode (inode 1 is the root). POSIX errors are `POSIXFailure`;
+/// integrity failures `ArcaError` (`EIO` at the FUSE boundary).
+extension Volume {
+    public static let rootInode = VolumeTree.rootInode
+
+    public func lookup(parent: UInt64, name: [UInt8]) throws -> VolumeAttributes {
+        try lock.withLock { _ in
+            let directory = try directoryNode(parent)
+            guard let inode = directory.entries[name] else { throw POSIXFailure(ENOENT) }
+            return attributes(of: try node(inode))
+        }
+    }
+
+    public func attributes(inode: UInt64) throws -> VolumeAttributes {
+        try lock.withLock { _ in attributes(of: try node(inode)) }
+    }
+
+    public func readLink(inode: UInt64) throws -> [UInt8] {
+        try lock.withLock { _ in
+            let node = try node(inode)
+            guard node.kind == .symlink else { throw POSIXFailure(EINVAL) }
+            return node.target
+        }
+    }
+
+    /// The entries of a directory, sorted by name (without `.` and `..`).
+    public func list(inode: UInt64) throws -> [(name: [UInt8], attributes: VolumeAttributes)] {
+        try lock.withLock { _ in
+            let directory = try directoryNode(inode)
+            return try directory.entries.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+                .map { ($0.key, attributes(of: try node($0.value))) }
+        }
+    }
+
+    /// The parent directory of a directory (the root's is itself).
+    public func parent(of inode: UInt64) throws -> UInt64 {
+        try lock.withLock { _ in try directoryNode(inode).parent }
+    }
+
+    public func create(parent: UInt64, name: [UInt8], permissions: UInt32, uid: UInt32, gid: UInt32) throws -> VolumeAttributes {
+        try insert(parent: parent, name: name, kind: .file, permissions: permissions, uid: uid, gid: gid, target: [])
+    }
+
+    public func makeDirectory(parent: UInt64, name: [UInt8], permissions: UInt32, uid: UInt32, gid: UInt32) throws -> VolumeAttributes {
+        try insert(parent: parent, name: name, kind: .directory, permissions: permissions, uid: uid, gid: gid, target: [])
+    }
+
+    public func makeSymlink(parent: UInt64, name: [UInt8], target: [UInt8], uid: UInt32, gid: UInt32) throws -> VolumeAttributes {
+        guard !target.isEmpty, target.count <= VolumeTree.maximumTargetLength, !target.contains(0) else {
+            throw POSIXFailure(target.isEmpty ? ENOENT : ENAMETOOLONG)
+        }
+        return try insert(parent: parent, name: name, kind: .symlink, permissions: 0o777, uid: uid, gid: gid, target: target)
+    }
+
+    private func insert(parent: UInt64, name: [UInt8], kind: NodeKind, permissions: UInt32, uid: UInt32, gid: UInt32,
+                        target: [UInt8]) throws -> VolumeAttributes {
+        try checkName(name)
+        return try lock.withLock { _ in
+            var directory = try directoryNode(parent)
+            guard directory.entries[name] == nil else { throw POSIXFailure(EEXIST) }
+            let time = now()
+            var node = Node(inode: tree.nextInode, fileId: randomBytes(VolumeKeys.idSize), kind: kind,
+                            permissions: permissions & 0o7777, uid: uid, gid: gid,
+                            modificationSeconds: time.0, modificationNanoseconds: time.1, target: target)
+            node.parent = parent
+            tree.nextInode += 1
+            tree.nodes[node.inode] = node
+            directory.entries[name] = node.inode
+            (directory.modificationSeconds, directory.modificationNanoseconds) = time
+            tree.nodes[parent] = directory
+            changed = true
+            return attributes(of: node)
+        }
+    }
+
+    /// Counts an open file (an unlinked file stays readable while open).
+    public func open(inode: UInt64) throws -> VolumeAttributes {
+        try lock.withLock { _ in
+            let node = try node(inode)
+            guard node.kind != .directory else { throw POSIXFailure(EISDIR) }
+            openCounts[inode, default: 0] += 1
+            return attributes(of: node)
+        }
+    }
+
+    public func release(inode: UInt64) {
+        lock.withLock { _ in
+            let count = (openCounts[inode] ?? 1) - 1
+            openCounts[inode] = count > 0 ? count : nil
+            if count <= 0, let orphan = orphans.removeValue(forKey: inode) {
+                obsolete += orphan.chunks.values.map(\.storageName)
+                dirty[inode] = nil
+                changed = changed || !orphan.chunks.isEmpty  // so the next commit deletes its files
+            }
+        }
+    }
+
+    /// Reads up to `buffer.count` bytes at `offset`; returns the count (short only at the end).
+    public func read(inode: UInt64, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        try lock.withLock { _ in
+            let node = try fileNode(inode)
+            guard offset < node.size else { return 0 }
+            let end = min(node.size, offset + UInt64(buffer.count))
+            var position = offset
+            while position < end {
+                let index = position / UInt64(chunkSize)
+                let base = index * UInt64(chunkSize)
+                let chunk = try plaintext(of: node, index: index)
+                let within = Int(position - base)
+                let count = Int(min(end, base + UInt64(chunkSize)) - position)
+                let target = UnsafeMutableRawBufferPointer(rebasing: buffer[Int(position - offset)..<Int(position - offset) + count])
+                target.initializeMemory(as: UInt8.self, repeating: 0)
+                if within < chunk.count {
+                    let available = min(count, chunk.count - within)
+                    chunk.withUnsafeBytes { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[within..<within + available])) }
+                }
+                position += UInt64(count)
+            }
+            return Int(end - offset)
+        }
+    }
+
+    /// Writes `bytes` at `offset` (extending the file, zero-filled, as needed).
+    public func write(inode: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int {
+        try lock.withLock { _ in
+            var node = try fileNode(inode)
+            let end = offset + UInt64(bytes.count)
+            guard offset <= Self.maximumFileSize, end <= Self.maximumFileSize else { throw POSIXFailure(EFBIG) }
+            var position = offset
+            while position < end {
+                let index = position / UInt64(chunkSize)
+                let base = index * UInt64(chunkSize)
+                let within = Int(position - base)
+                let count = Int(min(end, base + UInt64(chunkSize)) - position)
+                // A chunk overwritten from its start to (at least) the old end needs no read.
+                let oldLength = min(UInt64(chunkSize), node.size > base ? node.size - base : 0)
+                var chunk = (within == 0 && UInt64(count) >= oldLength) ? [] : try plaintext(of: node, index: index)
+                let before = chunk.count
+                if chunk.count < within + count { chunk += [UInt8](repeating: 0, count: within + count - chunk.count) }
+                chunk.withUnsafeMutableBytes {
+                    UnsafeMutableRawBufferPointer(rebasing: $0[within..<within + count])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[Int(position - offset)..<Int(position - offset) + count]))
+                }
+                if dirty[inode]?[index] == nil { dirtyBytes += chunk.count } else { dirtyBytes += chunk.count - before }
+                dirty[inode, default: [:]][index] = chunk
+                position += UInt64(count)
+            }
+            node.size = max(node.size, end)
+            (node.modificationSeconds, node.modificationNanoseconds) = now()
+            store(node)
+            changed = true
+            if dirtyBytes > Self.dirtyLimit { try flushDirtyChunks() }
+            return bytes.count
+        }
+    }
+
+    /// chmod, chown, truncate, utimens.
+    public func setAttributes(inode: UInt64, _ update: AttributeUpdate) throws -> VolumeAttributes {
+        try lock.withLock { _ in
+            var node = try node(inode)
+            if let permissions = update.permissions { node.permissions = permissions & 0o7777 }
+            if let uid = update.uid { node.uid = uid }
+            if let gid = update.gid { node.gid = gid }
+            if let size = update.size {
+                guard node.kind == .file else { throw POSIXFailure(node.kind == .directory ? EISDIR : EINVAL) }
+                guard size <= Self.maximumFileSize else { throw POSIXFailure(EFBIG) }
+                try truncate(&node, to: size)
+                (node.modificationSeconds, node.modificationNanoseconds) = now()
+            }
+            if let time = update.modificationTime { (node.modificationSeconds, node.modificationNanoseconds) = time }
+            store(node)
+            changed = true
+            return attributes(of: node)
+        }
+    }
+
+    private func truncate(_ node: inout Node, to size: UInt64) throws {
+        if size < node.size {
+            let keep = (size + UInt64(chunkSize) - 1) / UInt64(chunkSize)  // chunks [0, keep) survive
+            for index in node.chunks.keys where index >= keep {
+                obsolete.append(node.chunks[index]!.storageName)
+                node.chunks[index] = nil
+            }
+            if var chunks = dirty[node.inode] {
+                for index in chunks.keys where index >= keep { chunks[index] = nil }
+                dirty[node.inode] = chunks
+            }
+            let base = size / UInt64(chunkSize) * UInt64(chunkSize)
+            let within = Int(size - base)
+            if within > 0, case let chunk = try plaintext(of: node, index: size / UInt64(chunkSize)), chunk.count > within {
+                dirty[node.inode, default: [:]][size / UInt64(chunkSize)] = Array(chunk[..<within])
+            }
+        }
+        node.size = size
+    }
+
+    public func unlink(parent: UInt64, name: [UInt8]) throws {
+        try lock.withLock { _ in
+            var directory = try directoryNode(parent)
+            guard let inode = directory.entries[name] else { throw POSIXFailure(ENOENT) }
+            let node = try node(inode)
+            guard node.kind != .directory else { throw POSIXFailure(EISDIR) }
+            directory.entries[name] = nil
+            (directory.modificationSeconds, directory.modificationNanoseconds) = now()
+            tree.nodes[parent] = directory
+            drop(node)
+            changed = true
+        }
+    }
+
+    public func removeDirectory(parent: UInt64, name: [UInt8]) throws {
+        try lock.withLock { _ in
+            var directory = try directoryNode(parent)
+            guard let inode = directory.entries[name] else { throw POSIXFailure(ENOENT) }
+            let node = try node(inode)
+            guard node.kind == .directory else { throw POSIXFailure(ENOTDIR) }
+            guard node.entries.isEmpty else { throw POSIXFailure(ENOTEMPTY) }
+            directory.entries[name] = nil
+            (directory.modificationSeconds, directory.modificationNanoseconds) = now()
+            tree.nodes[parent] = directory
+            tree.nodes[inode] = nil
+            changed = true
+        }
+    }
+
+    /// rename(2), with `noReplace` for RENAME_NOREPLACE. A directory may not move into itself.
+    public func rename(parent: UInt64, name: [UInt8], newParent: UInt64, newName: [UInt8], noReplace: Bool = false) throws {
+        try checkName(newName)
+        try lock.withLock { _ in
+            let source = try directoryNode(parent)
+            _ = try directoryNode(newParent)
+            guard let inode = source.entries[name] else { throw POSIXFailure(ENOENT) }
+            let moving = try node(inode)
+            if parent == newParent, name == newName { return }
+            if moving.kind == .directory {  // refuse moving a directory below itself
+                var ancestor = newParent
+                while true {
+                    if ancestor == inode { throw POSIXFailure(EINVAL) }
+                    if ancestor == Self.rootInode { break }
+                    ancestor = tree.nodes[ancestor]!.parent
+                }
+            }
+            if let existing = tree.nodes[newParent]!.entries[newName] {
+                if noReplace { throw POSIXFailure(EEXIST) }
+                let replaced = try node(existing)
+                switch (moving.kind == .directory, replaced.kind == .directory) {
+                case (true, false): throw POSIXFailure(ENOTDIR)
+                case (false, true): throw POSIXFailure(EISDIR)
+                case (true, true) where !replaced.entries.isEmpty: throw POSIXFailure(ENOTEMPTY)
+                default: break
+                }
+                if replaced.kind == .directory { tree.nodes[existing] = nil } else { drop(replaced) }
+            }
+            let time = now()
+            tree.nodes[parent]!.entries[name] = nil
+            (tree.nodes[parent]!.modificationSeconds, tree.nodes[parent]!.modificationNanoseconds) = time
+            tree.nodes[newParent]!.entries[newName] = inode
+            (tree.nodes[newParent]!.modificationSeconds, tree.nodes[newParent]!.modificationNanoseconds) = time
+            tree.nodes[inode]!.parent = newParent
+            changed = true
+        }
+    }
+
+    /// What `statfs` needs: node count and the host file system's block figures.
+    public func statistics() throws -> (files: UInt64, blockSize: UInt64, blocks: UInt64, freeBlocks: UInt64) {
+        try lock.withLock { _ in
+            let host = try self.host.statistics()
+            return (UInt64(tree.nodes.count), host.blockSize, host.blocks, host.free)
+        }
+    }
+
+    // MARK: helpers (lock held)
+
+    private func checkName(_ name: [UInt8]) throws {
+        guard name.count <= VolumeTree.maximumNameLength else { throw POSIXFailure(ENAMETOOLONG) }
+        guard VolumeTree.isValidName(name) else { throw POSIXFailure(EINVAL) }
+    }
+
+    func node(_ inode: UInt64) throws -> Node {
+        guard let node = tree.nodes[inode] ?? orphans[inode] else { throw POSIXFailure(ENOENT) }
+        return node
+    }
+
+    private func directoryNode(_ inode: UInt64) throws -> Node {
+        let node = try node(inode)
+        guard node.kind == .directory else { throw POSIXFailure(ENOTDIR) }
+        return node
+    }
+
+    private func fileNode(_ inode: UInt64) throws -> Node {
+        let node = try node(inode)
+        guard node.kind == .file else { throw POSIXFailure(node.kind == .directory ? EISDIR : EINVAL) }
+        return node
+    }
+
+    private func store(_ node: Node) {
+        if tree.nodes[node.inode] != nil { tree.nodes[node.inode] = node } else { orphans[node.inode] = node }
+    }
+
+    /// Removes a file or link from the tree. While it is open it stays readable as an orphan whose
+    /// chunk files are kept (no committed version references them: a crash collects them);
+    /// otherwise its chunk files go with the next commit.
+    private func drop(_ node: Node) {
+        tree.nodes[node.inode] = nil
+        if openCounts[node.inode] != nil {
+            orphans[node.inode] = node
+        } else {
+            obsolete += node.chunks.values.map(\.storageName)
+            dirty[node.inode] = nil
+        }
+    }
+
+    private func attributes(of node: Node) -> VolumeAttributes {
+        let links: UInt32 = node.kind == .directory
+            ? 2 + UInt32(node.entries.values.filter { tree.nodes[$0]?.kind == .directory }.count)
+            : (tree.nodes[node.inode] == nil ? 0 : 1)
+        return node.attributes(linkCount: links)
+    }
+
+    /// The plaintext of chunk `index`: dirty in memory, else read and opened, else (a hole) empty.
+    func plaintext(of node: Node, index: UInt64) throws -> [UInt8] {
+        if let chunk = dirty[node.inode]?[index] { return chunk }
+        guard let reference = node.chunks[index] else { return [] }
+        let sealed = try host.read("chunks/" + reference.storageName, limit: chunkSize + ChunkCipher.tagSize + 1)
+        return try cipher.open(sealed, key: key(for: reference.session), reference: reference, fileId: node.fileId, index: index)
+    }
+}
