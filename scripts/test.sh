@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ARCA_BIN="$PWD/.build/debug/arca"
-swift test --skip-build "$@"
+# Serially: the suites start real servers, FUSE mounts and containers, and on 2 cores running
+# them all at once starves the slow ones (PostgreSQL start-up) into their timeouts.
+swift test --skip-build --no-parallel "$@"

@@ -73,12 +73,12 @@ import Testing
         try await Fixture.withTemporaryDirectory { dir in
             let process = Process()
             process.executableURL = URL(fileURLWithPath: Self.supervisor)
-            process.arguments = ["--stop-file", dir + "/fuse-failed", "--grace-ms", "500", "--", "/bin/sh", "-c", "sleep 30"]
+            process.arguments = ["--stop-file", dir + "/fuse-failed", "--grace-ms", "500", "--", "/bin/sh", "-c", "exec sleep 30"]
             let errors = Pipe()
             process.standardError = errors
             try process.run()
             try await Task.sleep(for: .milliseconds(500))
-            _ = FileManager.default.createFile(atPath: dir + "/fuse-failed", contents: nil)
+            try FileSystem.writeAtomically([], to: dir + "/fuse-failed")
             process.waitUntilExit()
             #expect(process.terminationStatus == 143)
             let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

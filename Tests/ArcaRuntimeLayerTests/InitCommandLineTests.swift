@@ -14,9 +14,15 @@ struct InitCommandLineTests {
         #expect(InitVersion.line == "arca-init " + InitVersion.current)
     }
 
-    @Test("no argument, two arguments or an unknown one are usage errors naming the problem")
+    @Test("no argument starts the service; host arguments come after --")
+    func start() throws {
+        #expect(try InitCommandLine.parse([]) == .start([]))
+        #expect(try InitCommandLine.parse(["--", "-p", "80"]) == .start(["-p", "80"]))
+    }
+
+    @Test("two arguments or an unknown one are usage errors naming the problem")
     func errors() throws {
-        for arguments in [[], ["--version", "--help"], ["--bogus"], [String(repeating: "x", count: 10_000)]] as [[String]] {
+        for arguments in [["--version", "--help"], ["--bogus"], [String(repeating: "x", count: 10_000)]] as [[String]] {
             let error = try #require(throws: ArcaError.self) { _ = try InitCommandLine.parse(arguments) }
             #expect(error.code == .invalidArgument)
             #expect(error.message.count < 200, "the message stays short even for a huge argument")
