@@ -7,3 +7,4 @@ swift build -c release --product arca-init >&2
 export ARCA_BIN=$PWD/.build/release/arca
 bench/image-copy.sh "${RUNS:-5}"
 bench/seal.sh "${RUNS:-3}"
+bench/registry.sh "${RUNS:-3}"
