@@ -160,6 +160,11 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict),
         .executableTarget(name: "arca", dependencies: ["ArcaCommands"], exclude: ["README.md"], swiftSettings: strict),
+        // the keeper benchmark's client (bench/keeper.sh): attest-and-release round trips from a separate process
+        .executableTarget(name: "arca-keeper-bench",
+                          dependencies: ["ArcaKeeperLink", "ArcaAttestation", "ArcaKeeperAPI", "ArcaCore",
+                                         .product(name: "Crypto", package: "swift-crypto")],
+                          swiftSettings: strict),
         // the runtime: PID 1 of every sealed image (see docs/RUNTIME.md)
         .target(name: "CArcaShim", exclude: ["README.md"]),
         .target(name: "ArcaOS", dependencies: ["ArcaCore", "CArcaShim", .product(name: "SystemPackage", package: "swift-system")], exclude: ["README.md"], swiftSettings: strict),

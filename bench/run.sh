@@ -4,7 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product arca >&2
 swift build -c release --product arca-init >&2
+swift build -c release --product arca-keeper-bench >&2
 export ARCA_BIN=$PWD/.build/release/arca
 bench/image-copy.sh "${RUNS:-5}"
 bench/seal.sh "${RUNS:-3}"
 bench/registry.sh "${RUNS:-3}"
+bench/keeper.sh
