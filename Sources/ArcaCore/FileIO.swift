@@ -169,7 +169,8 @@ public enum FileSystem {
     /// Writes `bytes` to a temporary file next to `path`, then renames it into place,
     /// so a reader never sees a partial file.
     public static func writeAtomically(_ bytes: [UInt8], to path: String, permissions: FilePermissions = [.ownerReadWrite, .groupRead, .otherRead]) throws {
-        let temporary = path + ".tmp-\(getpid())"
+        // Unique per call, not per process: threads of one process may write the same path.
+        let temporary = path + ".tmp-\(String(UInt64.random(in: .min ... .max), radix: 16))"
         let sink = try FileSink(path: temporary, permissions: permissions)
         do {
             try sink.write(bytes)

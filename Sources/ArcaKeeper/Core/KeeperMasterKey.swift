@@ -31,7 +31,7 @@ public struct KeeperMasterKey: Sendable {
             }
             // Written aside, then hard-linked into place: link() never replaces, so two replicas
             // starting together on one data directory end up with the same key, never two.
-            let temporary = "\(path).\(getpid()).new"
+            let temporary = "\(path).\(String(UInt64.random(in: .min ... .max), radix: 16)).new"
             try FileSystem.writeAtomically(bytes, to: temporary, permissions: [.ownerReadWrite])
             let linked = link(temporary, path)
             let error = errno
