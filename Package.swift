@@ -112,6 +112,8 @@ let package = Package(
             dependencies: [
                 "ArcaCore", "ArcaSession", "ArcaKeeperAPI", "ArcaAttestation",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
