@@ -125,7 +125,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            exclude: ["README.md"],
+            exclude: ["README.md", "Collateral/README.md"],
             swiftSettings: strict),
         .target(
             name: "ArcaKeeperClient",

@@ -91,7 +91,7 @@ struct EvidenceFuzzTests {
         let chain = try TestData.certificates("tdx/go-tdx-guest/tcbinfo_issuer_chain.pem")
         let inputs = try ["sgx/dcap-qvl/sgx_quote_collateral.json", "tdx/go-tdx-guest/sample_tcbInfo_response",
                           "tdx/go-tdx-guest/sample_qeIdentity_response", "tdx/trustee/tcbInfo.json"].map(TestData.bytes)
-        let at = TestData.time("2023-07-01T01:00:00Z")
+        let at = TestData.time("2025-07-01T00:00:00Z")
         let count = Self.run("collateral JSON (qvl, PCS bodies, TCB Info / QE Identity)", inputs: inputs, seed: 3) { bytes in
             if bytes.first == UInt8(ascii: "{"), let collateral = try? IntelCollateral(qvlJSON: bytes) {
                 _ = try collateral.validate(kind: .sgx, fmspc: nil, ca: nil, at: at)

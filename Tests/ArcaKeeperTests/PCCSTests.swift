@@ -110,7 +110,7 @@ import Testing
             ("500", good.crlTarget, .init(status: 500, body: []), "pccs answered 500"),
             ("truncated body", good.tcbTarget,
              .init(headers: tcbHeaders, body: Array(good.tcbBody.prefix(good.tcbBody.count / 2)), declaredLength: good.tcbBody.count),
-             "tcb?fmspc=50806f000000"),
+             "was cut off"),
             ("truncated json", good.tcbTarget, .init(headers: tcbHeaders, body: Array(good.tcbBody.prefix(good.tcbBody.count / 2))),
              "is not valid JSON"),
             ("garbage root crl", AttestationSamples.PCSAnswers.rootTarget, .init(body: Array("zz".utf8)), "CRL is neither DER"),
@@ -126,7 +126,8 @@ import Testing
                 #expect(await cache.cachedCount == 0, "case \(name) left something in the cache")
                 // The same cache recovers once the PCCS answers correctly.
                 server.set(target, good.routes[target] ?? .init())
-                #expect(try await verifyTDX(cache).tcbStatus == "UpToDate", "case \(name)")
+                let recovered = try await verifyTDX(cache)
+                #expect(recovered.tcbStatus == "UpToDate", "case \(name)")
                 #expect(await cache.cachedCount == 1)
             }
         }
