@@ -1,7 +1,11 @@
 import ArcaAttestation
 import ArcaCore
 import ArcaKeeper
+import ArcaKeeperAPI
+import ArcaTestSupport
+import Crypto
 import Foundation
+import Logging
 import Testing
 
 /// Intel collateral from a PCCS-compatible endpoint: a local server (`FakePCCS`) serves the
@@ -137,5 +141,53 @@ import Testing
         let cache = IntelCollateralCache(imported: [], pccs: nil)
         await expectRefusal("arca keeper collateral import DIR") { _ = try await verifyTDX(cache) }
         #expect(throws: ArcaError.self) { _ = try PCCSClient(baseURL: "ftp://pccs") }
+    }
+}
+
+/// The keeper's release path with collateral from a PCCS only (nothing imported).
+@Suite struct PCCSReleaseTests {
+    @Test func aRealQuoteIsVerifiedThroughThePCCSInTheReleasePath() async throws {
+        let answers = try AttestationSamples.goTDX()
+        let server = try FakePCCS(routes: answers.routes)
+        let client = try PCCSClient(baseURL: server.baseURL, timeoutSeconds: 5)
+        let quote = try AttestationSamples.bytes("tdx/trustee/tdx_quote_4.dat")
+        let now = try AttestationSamples.time(PCCSTests.tdxTime)
+        let verifiers = KeeperCollateral.verifiers(collateral: CollateralDirectory(), pccs: client)
+        let tdxVerifier = try #require(verifiers.first { $0.kind == .tdx } as? CachedCollateralDCAPVerifier)
+        let direct = try await tdxVerifier.verifyFetchingCollateral(quote, at: now)
+        let mrtd = try #require(direct.measurements["mrtd"])
+        let outcome: Denial.Reason? = try await withStore(.sqlite) { store, _ in
+            let keeper = Keeper(store: store, masterKey: try KeeperMasterKey(bytes: Array(repeating: 9, count: 32)),
+                                verifiers: verifiers, clock: { now }, logger: Logger(label: "test"))
+            let yaml = sessionYAML(allowed: ["tdx"]).replacingOccurrences(
+                of: "allowedEvidence: [tdx]", with: "allowedEvidence: [tdx]\n  tolerate: [debug]\n  tdx: {mrtd: ['\(mrtd)']}")
+            _ = try await keeper.createSession(document: yaml, client: "owner")
+            let nonce = try await keeper.issueNonce(NonceRequest(session: "shop/api", service: "web"), client: nil).nonce
+            let request = ReleaseRequest(session: "shop/api", service: "web", nonce: nonce, evidenceKind: "tdx",
+                                         evidence: Data(quote).base64EncodedString(),
+                                         ephemeralPublicKey: Hex.encode(P256.KeyAgreement.PrivateKey().publicKey.x963Representation))
+            do {
+                _ = try await keeper.release(request, client: nil)
+                return nil
+            } catch let denial as Denial {
+                return denial.reason
+            }
+        }
+        try await client.shutdown()
+        server.stop()
+        // Past the collateral (fetched once, by the direct verification above, then cached),
+        // the TCB, debug tolerance and the MRTD pin: only the binding stops a published quote.
+        #expect(outcome == .reportDataMismatch)
+        #expect(server.requests.count == 4)
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CommandLineTests.binary)))
+    func serveRefusesABadPCCSURL() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            let status = runShell("'\(CommandLineTests.binary)' keeper serve --listen 127.0.0.1:0 --data '\(dir)/data' --pccs ftp://pccs >'\(dir)/out' 2>&1")
+            #expect(status != 0)
+            let out = try String(contentsOfFile: dir + "/out", encoding: .utf8)
+            #expect(out.contains("pccs url ftp://pccs must start with https:// or http://"), "\(out)")
+        }
     }
 }
