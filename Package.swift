@@ -112,6 +112,8 @@ let package = Package(
             dependencies: [
                 "ArcaCore", "ArcaSession", "ArcaKeeperAPI", "ArcaAttestation",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -123,7 +125,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            exclude: ["README.md"],
+            exclude: ["README.md", "Collateral/README.md"],
             swiftSettings: strict),
         .target(
             name: "ArcaKeeperClient",

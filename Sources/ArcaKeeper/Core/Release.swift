@@ -54,8 +54,9 @@ struct Release {
         }
         let verified = try await verify(kind: kind, evidence: Array(evidence), now: now)
 
-        // 4. The policy: measurement, or signer and minimum version; then debug and TCB tolerances.
-        let measurement = try matchPolicy(verified, service: service, nonce: nonce, ephemeral: ephemeralBytes)
+        // 4. The platform: debug and TCB tolerances, then (hardware) the session's pins for its kind
+        //    (MRENCLAVE, MRTD, SNP MEASUREMENT…): they vouch that the code which chose the report
+        //    data is Arca's runtime. Then the Arca measurement, or signer and minimum version.
         let tolerate = Set(session.security.tolerate)
         if verified.debug && !tolerate.contains("debug") {
             throw Denial(403, .debugNotTolerated, "evidence is from a debug enclave or guest; the session does not tolerate debug")
@@ -66,9 +67,6 @@ struct Release {
         if let advisory = verified.advisories.first(where: { !tolerate.contains($0) }) {
             throw Denial(403, .tcbNotTolerated, "platform is affected by advisory \(advisory), not tolerated by the session")
         }
-
-        // Hardware evidence must also match the session's pins for its kind (MRENCLAVE, MRTD,
-        // SNP MEASUREMENT…): they vouch that the code which chose the report data is Arca's runtime.
         if kind != .sim {
             do {
                 try HardwarePolicyMapping.policy(session.security).check(verified)
@@ -76,6 +74,7 @@ struct Release {
                 throw Denial(403, .hardwarePolicyRejected, error.message)
             }
         }
+        let measurement = try matchPolicy(verified, service: service, nonce: nonce, ephemeral: ephemeralBytes)
 
         // 5. The binding: the evidence must carry SHA-512(domain ‖ nonce ‖ ephemeral key ‖ measurement).
         let expected = try ReportDataBinding.reportData(nonce: nonce, ephemeralKey: ephemeralBytes, measurement: measurement)
@@ -121,6 +120,9 @@ struct Release {
             throw Denial(403, .evidenceUnsupported, "this keeper has no verifier for \(SessionValidator.quoted(kind.rawValue)) evidence")
         }
         do {
+            if let fetching = verifier as? any CollateralFetchingVerifier {
+                return try await fetching.verifyFetchingCollateral(evidence, at: now)
+            }
             return try verifier.verify(evidence, at: now)
         } catch let error as ArcaError {
             throw Denial(403, .evidenceInvalid, error.message)
@@ -139,6 +141,12 @@ struct Release {
                 guard let bytes = Hex.decode(m) else { return false }
                 return (try? ReportDataBinding.reportData(nonce: nonce, ephemeralKey: ephemeral, measurement: bytes)) == verified.reportData
             }
+        }
+        if verified.measurements["arca"] == nil && candidates.isEmpty {
+            // Hardware evidence: a binding to another nonce or key and one to a measurement the
+            // service does not accept look the same.
+            throw Denial(403, .reportDataMismatch,
+                         "evidence report data binds none of the measurements service \(service.name) accepts to this nonce and ephemeral key")
         }
         guard let measurementHex = candidates.first, let measurement = Hex.decode(measurementHex), measurement.count == 32 else {
             throw Denial(403, .measurementMismatch, "evidence carries no arca measurement the service \(service.name) expects")
