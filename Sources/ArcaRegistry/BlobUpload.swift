@@ -12,7 +12,10 @@ final class BlobUpload: ByteSink {
     private let client: RegistryClient
     private var chunkSize: Int
     private var buffer: ByteBuffer
+    /// Hashes what is sent, unless the source proves the digest itself (`known`).
     private let hasher = HashingSink()
+    private let known: Descriptor?
+    private var sent: Int64 = 0
     /// The upload URL the registry gave for the next request.
     private var location: String?
     /// Bytes the registry has accepted or that are on the wire.
@@ -24,8 +27,12 @@ final class BlobUpload: ByteSink {
 
     static let maxChunkMinimum = 256 << 20
 
-    init(client: RegistryClient) {
+    /// `known`: the descriptor a `SelfVerifyingSource` proves, so the bytes are not hashed again
+    /// here (that source throws before its end when they differ, and the registry checks the
+    /// final `PUT ?digest=` too). nil: the bytes are hashed and the digest learned at the end.
+    init(client: RegistryClient, known: Descriptor? = nil) {
         self.client = client
+        self.known = known
         self.chunkSize = client.options.chunkSize
         self.buffer = ByteBufferAllocator().buffer(capacity: 0)
     }
@@ -34,7 +41,8 @@ final class BlobUpload: ByteSink {
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard !bytes.isEmpty else { return }
-        try hasher.write(bytes)
+        if known == nil { try hasher.write(bytes) }
+        sent += Int64(bytes.count)
         if buffer.capacity == 0 { buffer.reserveCapacity(min(chunkSize + streamChunkSize, 64 << 20)) }
         buffer.writeBytes(bytes)
         if buffer.readableBytes >= chunkSize { try flush() }
@@ -43,7 +51,7 @@ final class BlobUpload: ByteSink {
     /// Nothing to do: the upload ends with `complete`.
     func finish() throws {}
 
-    var count: Int64 { hasher.count }
+    var count: Int64 { sent }
 
     /// Opens the upload session: `POST /v2/REPO/blobs/uploads/`.
     private func begin() throws {
@@ -100,7 +108,11 @@ final class BlobUpload: ByteSink {
     /// Sends what is left with the final `PUT ?digest=`; checks the digest against `expected`
     /// first (nothing is committed on a mismatch). Returns the blob's digest and size.
     func complete(expected: Descriptor?) throws -> (Digest, Int64) {
-        let digest = Digest(sha256Hex: hasher.hexDigest())
+        let digest = known?.digest ?? Digest(sha256Hex: hasher.hexDigest())
+        if let known, count != known.size {
+            abort()
+            throw ArcaError(.integrity, "blob \(known.digest.short)… read as \(count) bytes, not the \(known.size) bytes its descriptor promised; nothing was uploaded")
+        }
         if let expected {
             guard digest == expected.digest, count == expected.size else {
                 abort()
