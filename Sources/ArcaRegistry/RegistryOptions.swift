@@ -8,8 +8,9 @@ import Darwin
 
 /// How Arca talks to a registry: credentials, TLS, retries and upload tuning.
 ///
-/// The CLI flags map onto it one to one (see docs/REGISTRIES.md): `--creds`, `--authfile`,
-/// `--cert-dir`, `--tls-verify`, `--insecure`, `--retry-times`, `--retry-delay`, `--mount-from`.
+/// The CLI flags map onto it (see docs/REGISTRIES.md): `--creds`, `--authfile`, `--cert-dir`,
+/// `--tls-verify`, `--insecure`, `--retry-times`; `mountFrom` is set by the CLI when both images
+/// are in one registry; the upload tuning has no flag.
 public struct RegistryOptions: Sendable {
     /// Explicit credentials (`--creds USER:PASS`); when nil they are looked up in `credentialStore`.
     public var credentials: RegistryCredentials?

@@ -1,4 +1,5 @@
 import ArcaCore
+import ArcaOCI
 import ArcaTestSupport
 import Foundation
 import Testing

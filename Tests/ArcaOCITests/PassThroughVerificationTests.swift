@@ -15,7 +15,7 @@ import Glibc
     private func image(at path: String, content: [UInt8], claimed: [UInt8]? = nil) throws -> (source: OCILayout, image: ResolvedImage) {
         let layer = try TarBuilder.tar([.file("data.bin", content)])
         let layout = try LayoutBuilder(path: path)
-        let diffID = Digest.sha256(of: claimed.map { try TarBuilder.tar([.file("data.bin", $0)]) } ?? layer)
+        let diffID = Digest.sha256(of: try claimed.map { try TarBuilder.tar([.file("data.bin", $0)]) } ?? layer)
         let manifest = try layout.image(layers: [(try TarBuilder.gzip(layer), diffID, MediaType.ociLayerGzip)])
         try layout.index([(manifest, "x")])
         let source = try OCILayout(readingFrom: path, tag: "x")
