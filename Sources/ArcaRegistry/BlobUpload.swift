@@ -57,10 +57,14 @@ final class BlobUpload: ByteSink {
             }
             return
         }
-        if buffer.capacity == 0 { buffer.reserveCapacity(min(chunkSize + streamChunkSize, 64 << 20)) }
+        if buffer.capacity == 0 {
+            buffer.reserveCapacity(client.options.streamUploads && isKnownLarge ? streamChunkSize : min(chunkSize + streamChunkSize, 64 << 20))
+        }
         buffer.writeBytes(bytes)
-        if buffer.readableBytes >= chunkSize {
-            if client.options.streamUploads { try startStream() } else { try flush() }
+        if client.options.streamUploads && (buffer.readableBytes >= chunkSize || isKnownLarge) {
+            try startStream()
+        } else if buffer.readableBytes >= chunkSize {
+            try flush()
         }
     }
 
@@ -86,6 +90,9 @@ final class BlobUpload: ByteSink {
         self.location = client.resolve(location, against: try client.baseURL())
     }
 
+    /// A blob whose size is known to need a stream: it starts with the first bytes.
+    private var isKnownLarge: Bool { (known?.size ?? 0) > Int64(chunkSize) }
+
     /// The size of the buffers a streamed upload hands to the connection.
     static let streamBuffer = 1 << 20
 
@@ -93,7 +100,8 @@ final class BlobUpload: ByteSink {
     /// transfer encoding) and hands it what is buffered so far.
     private func startStream() throws {
         if location == nil { try begin() }
-        guard buffer.readableBytes >= chunkSize, let location else { return }  // a larger minimum was announced
+        // Not yet when a larger minimum was announced (the blob may now fit one monolithic PUT).
+        guard buffer.readableBytes >= chunkSize || isKnownLarge, let location else { return }
         let body = client.transport.makeStreamedBody(length: known?.size)
         var request = try client.prepare(.PATCH, location, headers: ["Content-Type": "application/octet-stream"])
         request.stream = body
