@@ -7,7 +7,8 @@ import Testing
 /// `arca seal --from docker://… --to docker://…` against a real docker-registry: the layers the
 /// sealed image keeps from the native one are never uploaded again — only the rewritten layers,
 /// the runtime and shield layers and the config go up. The uploads are counted in the registry's
-/// own access log (every finished upload is a `PUT …/blobs/uploads/…?digest=`).
+/// own access log (every finished upload is a `PUT …/blobs/uploads/…?digest=`). `measure`,
+/// `verify` and `inspect` read the pushed images by `docker://` as well.
 @Suite(.serialized) struct RegistrySealTests {
     @Test func keptBaseLayersAreMountedOrFoundNotUploaded() async throws {
         try await Fixture.withTemporaryDirectory { dir in
@@ -27,9 +28,11 @@ import Testing
             // Sealed into another repository of the same registry: the base layer is mounted.
             var mark = registry.logLines().count
             let seal = try Tool.arca("seal", "--from", "docker://\(host)/team/native:1", "--to", "docker://\(host)/team/sealed:1",
-                                     "--encrypt", "/opt/app", "--keys", dir + "/image.key",
+                                     "--encrypt", "/opt/app", "--keys", dir + "/image.key", "--format", "json",
                                      environment: ["SOURCE_DATE_EPOCH": "1700000000"])
             #expect(seal.status == 0, "\(seal.stderr)")
+            let summary = try JSONSerialization.jsonObject(with: Data(seal.stdout.utf8)) as? [String: Any]
+            let measurement = try #require(summary?["measurement"] as? String)
             let sealed = try Self.manifest(host, "team/sealed:1")
             // app layer rewritten, then the runtime and shield layers.
             #expect(sealed.layers.count == 4)
@@ -42,6 +45,17 @@ import Testing
             #expect(uploads.sorted() == fresh.sorted(), "uploads: \(uploads)")
             #expect(!uploads.contains(base))
             #expect(Self.mounts(log, repository: "team/sealed").contains(base), "the base layer was not mounted: \(log.joined(separator: "\n"))")
+
+            // The other commands read docker:// too.
+            let measured = try Tool.arca("measure", "docker://\(host)/team/sealed:1")
+            #expect(measured.status == 0, "\(measured.stderr)")
+            #expect(measured.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == measurement)
+            let verify = try Tool.arca("verify", "docker://\(host)/team/sealed:1")
+            #expect(verify.status == 0, "\(verify.stderr)")
+            #expect(verify.stdout.contains("verified:"))
+            let inspect = try Tool.arca("inspect", "docker://\(host)/team/native:1")
+            #expect(inspect.status == 0, "\(inspect.stderr)")
+            #expect(inspect.stdout.contains(String(base.dropFirst("sha256:".count).prefix(12))), "\(inspect.stdout)")
 
             // Sealed again with the same keys into the native image's own repository: every blob
             // but the new tag's manifest is found by HEAD, nothing is uploaded.
