@@ -18,7 +18,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/arca-bench.XXXXXX")
 trap 'for r in "$work"/reg-*; do [ -d "$r" ] && scripts/registry.sh stop "$r"; done; rm -rf "$work"' EXIT
 export BENCH_RESULTS=$work/results
 # The one copy that proves the layer's diff_id and records it for the "arca" runs.
-ARCA_CACHE_DIR=$work/cache "$arca" copy --quiet "$image" "oci:$work/warm:python"
+ARCA_CACHE_DIR=$work/cache "$arca" copy --quiet "$image" "oci:$work/warm:python" >/dev/null
 
 for i in $(seq "$runs"); do
   rm -rf "$work/a-oci" "$work/s-oci"
