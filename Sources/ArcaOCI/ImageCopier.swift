@@ -2,10 +2,14 @@ import ArcaArchive
 import ArcaCore
 
 /// Copies an image from a source store to a destination store, verifying every blob (digest and
-/// size) and every layer's diff_id on the way, and recompressing layers where asked or where the
-/// destination needs it. Layers are processed in parallel; the result does not depend on timing.
-/// A diff_id is proven once per (blob, diff_id) pair: pairs proven before (`verifiedLayers`) are
-/// not decompressed again when the layer passes through unchanged; their digest is still checked.
+/// size) on the way, and recompressing layers where asked or where the destination needs it.
+/// Layers are processed in parallel; the result does not depend on timing.
+///
+/// A layer's diff_id is checked wherever the layer is decompressed: when it is recompressed here,
+/// and by every reader that uses its content (seal, run, inspect --tree, unpack). A layer passed
+/// through unchanged is pinned by its blob digest, so its diff_id is only checked here when
+/// `checkPassThroughDiffIDs` asks for it (`arca copy --verify-diff-ids`); pairs proven before
+/// (`verifiedLayers`) are then not decompressed again.
 public struct ImageCopier {
     /// The layer compression to write; nil keeps each layer as it is where the destination accepts it.
     public var compression: LayerCompression?
@@ -15,8 +19,12 @@ public struct ImageCopier {
     public var progress: any ProgressObserver
     /// How many layers are copied at once.
     public var parallelism: Int
-    /// Layers whose diff_id was proven before: passed-through copies of these skip the
-    /// decompression (their blob digest is still checked). nil checks every layer.
+    /// Whether a layer passed through unchanged is also decompressed to check its diff_id (on a
+    /// second thread beside the transfer). Off by default: the blob digest already pins its bytes,
+    /// and every reader of the content checks the diff_id where it decompresses anyway.
+    public var checkPassThroughDiffIDs: Bool
+    /// Layers whose diff_id was proven before: with `checkPassThroughDiffIDs`, passed-through
+    /// copies of these skip the decompression (their blob digest is still checked).
     public var verifiedLayers: VerifiedLayerCache?
 
     /// gzip 1, zstd 3. gzip -1 costs about the CPU time of skopeo's default gzip for output about
@@ -28,7 +36,8 @@ public struct ImageCopier {
     public init(compression: LayerCompression? = nil, compressionLevel: Int32? = nil, limits: ArchiveLimits = ArchiveLimits(),
                 progress: any ProgressObserver = SilentProgress(),
                 parallelism: Int = max(1, min(4, ProcessInfoLite.activeProcessorCount)),
-                verifiedLayers: VerifiedLayerCache? = VerifiedLayerCache.standard()) {
+                checkPassThroughDiffIDs: Bool = false, verifiedLayers: VerifiedLayerCache? = nil) {
+        self.checkPassThroughDiffIDs = checkPassThroughDiffIDs
         self.verifiedLayers = verifiedLayers
         self.compression = compression
         self.compressionLevel = compressionLevel
@@ -108,16 +117,18 @@ public struct ImageCopier {
     }
 
     /// Copies a layer whose bytes stay as they are. The blob's digest and size are always checked
-    /// as it streams. Its diff_id is checked unless `verifiedLayers` recorded this (blob, diff_id)
-    /// pair as proven before — by decompressing beside the transfer, on a second thread, so the
-    /// check costs little wall time; the destination keeps the blob only when both checks passed.
+    /// as it streams. With `checkPassThroughDiffIDs`, its diff_id is checked too unless
+    /// `verifiedLayers` recorded this (blob, diff_id) pair as proven before — by decompressing
+    /// beside the transfer, on a second thread, so the check costs little wall time; the
+    /// destination keeps the blob only when both checks passed.
     private func passThrough(_ layer: Descriptor, index: Int, compression: LayerCompression, diffID: Digest,
                              from source: any ImageSource, to destination: any ImageDestination, label: String) throws -> Descriptor {
         if compression == .none, layer.digest != diffID {
             throw ArcaError(.integrity, "\(label) does not match its diff_id: config says \(diffID), content is \(layer.digest)")
         }
         // An uncompressed layer's diff_id is its blob digest, which the verified stream proves.
-        let proven = compression == .none || verifiedLayers?.contains(blob: layer.digest, compression: compression, diffID: diffID) == true
+        let proven = compression == .none || !checkPassThroughDiffIDs
+            || verifiedLayers?.contains(blob: layer.digest, compression: compression, diffID: diffID) == true
         if try destination.hasBlob(layer) {
             if !proven {
                 // Nothing to forward, but the pair is proven from the source before it is trusted.

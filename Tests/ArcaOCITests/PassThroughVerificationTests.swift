@@ -36,7 +36,7 @@ import Glibc
             let (source, image) = try image(at: dir + "/in", content: bytes(3 << 20, seed: 1))
             let layer = image.layers[0]
             #expect(!cache.contains(blob: layer.digest, compression: .gzip, diffID: image.diffIDs[0]))
-            let copier = ImageCopier(verifiedLayers: cache)
+            let copier = ImageCopier(checkPassThroughDiffIDs: true, verifiedLayers: cache)
             let first = try copier.copy(image, from: source, to: OCILayout(writingTo: dir + "/a", tag: "x"))
             #expect(first == image.manifestDescriptor)
             #expect(cache.contains(blob: layer.digest, compression: .gzip, diffID: image.diffIDs[0]))
@@ -57,7 +57,7 @@ import Glibc
             let layer = image.layers[0]
             let cache = VerifiedLayerCache(directory: dir + "/cache")
             let refused = #expect(throws: ArcaError.self) {
-                try ImageCopier(verifiedLayers: cache).copy(image, from: source, to: OCILayout(writingTo: dir + "/out", tag: "x"))
+                try ImageCopier(checkPassThroughDiffIDs: true, verifiedLayers: cache).copy(image, from: source, to: OCILayout(writingTo: dir + "/out", tag: "x"))
             }
             #expect(refused?.code == .integrity)
             #expect(refused?.message.contains("does not match its diff_id") == true)
@@ -67,14 +67,14 @@ import Glibc
             // ...and passed when the record says so: the record is trusted as the user's own,
             // which is why it must live in a private directory (next test).
             cache.record(blob: layer.digest, compression: .gzip, diffID: image.diffIDs[0])
-            try ImageCopier(verifiedLayers: cache).copy(image, from: source, to: OCILayout(writingTo: dir + "/out", tag: "x"))
+            try ImageCopier(checkPassThroughDiffIDs: true, verifiedLayers: cache).copy(image, from: source, to: OCILayout(writingTo: dir + "/out", tag: "x"))
 
             // The blob digest is still checked on a recorded pair: tampered bytes stop the copy.
             var stored = try FileSystem.readFile("\(dir)/in/blobs/sha256/\(layer.digest.encoded)", limit: 1 << 20)
             stored[stored.count / 2] ^= 0x01
             try FileSystem.writeAtomically(stored, to: "\(dir)/in/blobs/sha256/\(layer.digest.encoded)")
             let tampered = #expect(throws: ArcaError.self) {
-                try ImageCopier(verifiedLayers: cache).copy(image, from: source, to: OCILayout(writingTo: dir + "/out2", tag: "x"))
+                try ImageCopier(checkPassThroughDiffIDs: true, verifiedLayers: cache).copy(image, from: source, to: OCILayout(writingTo: dir + "/out2", tag: "x"))
             }
             #expect(tampered?.code == .integrity)
             #expect(tampered?.message.contains("digest mismatch") == true)
@@ -114,7 +114,7 @@ import Glibc
             let source = try OCILayout(readingFrom: dir + "/in", tag: "x")
             let image = try ImageResolver().resolve(source)
             let error = #expect(throws: ArcaError.self) {
-                try ImageCopier(verifiedLayers: nil).copy(image, from: source, to: OCILayout(writingTo: dir + "/out", tag: "x"))
+                try ImageCopier(checkPassThroughDiffIDs: true).copy(image, from: source, to: OCILayout(writingTo: dir + "/out", tag: "x"))
             }
             #expect(error?.code == .integrity || error?.code == .invalidFormat)
             #expect(try FileSystem.listDirectory(dir + "/out/blobs/sha256").isEmpty)

@@ -44,7 +44,7 @@ import Testing
                 let source = try OCILayout(readingFrom: layout, tag: "big")
                 let image = try ImageResolver().resolve(source)
                 let zstdDestination = try RegistryDestination(try RegistryReference(parsing: "\(proxy.host)/stream/zstd:1"), options: Self.options)
-                let recompressed = try ImageCopier(compression: .zstd, verifiedLayers: nil).copy(image, from: source, to: zstdDestination)
+                let recompressed = try ImageCopier(compression: .zstd).copy(image, from: source, to: zstdDestination)
                 #expect(zstdDestination.counts.patches == 1)
                 #expect(proxy.count("PATCH") == 1)
                 let pulled = try ImageResolver().resolve(try RegistrySource(try registry.reference("stream/zstd:1"), options: Self.options))
