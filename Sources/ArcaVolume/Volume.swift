@@ -160,7 +160,7 @@ public final class Volume: @unchecked Sendable {
         guard changed else { return }
         try flushDirtyChunks()
         try commitHook?(.chunksWritten)
-        try host.syncDirectory("chunks")
+        try host.syncFileSystem()  // the new chunk files and their directory entries, before the metadata names them
         let next = currentVersion + 1
         let bytes = try MetadataFile.seal(tree: tree, keys: keys, version: next, chunkSize: chunkSize)
         try host.replaceDurably("meta/" + MetadataFile.name(version: next), bytes, directory: "meta")
@@ -183,24 +183,37 @@ public final class Volume: @unchecked Sendable {
     func flushDirtyChunks() throws {
         for (inode, chunks) in dirty {
             guard var node = tree.nodes[inode] else { continue }  // an orphan: its dirty data stays in memory
-            for (index, plaintext) in chunks {
-                if let old = node.chunks[index] { obsolete.append(old.storageName) }
-                if plaintext.isEmpty {
-                    node.chunks[index] = nil
-                    continue
+            // On a failure (a full host disk) this file's new chunk files are removed again: the
+            // tree does not reference them, and they would hold the space a retry needs.
+            var written: [String] = []
+            var replaced: [String] = []
+            do {
+                for (index, plaintext) in chunks {
+                    if let old = node.chunks[index] { replaced.append(old.storageName) }
+                    if plaintext.isEmpty {
+                        node.chunks[index] = nil
+                        continue
+                    }
+                    if counter >= ChunkCipher.sessionLimit {
+                        session = randomBytes(16)
+                        sessionKey = keys.chunkKey(session: session)
+                        counter = 0
+                    }
+                    let sealed = try cipher.seal(plaintext, key: sessionKey, session: session, counter: counter, fileId: node.fileId,
+                                                 index: index, writeVersion: currentVersion + 1)
+                    counter += 1
+                    try host.create("chunks/" + sealed.reference.storageName, sealed.bytes)
+                    written.append(sealed.reference.storageName)
+                    node.chunks[index] = sealed.reference
                 }
-                if counter >= ChunkCipher.sessionLimit {
-                    session = randomBytes(16)
-                    sessionKey = keys.chunkKey(session: session)
-                    counter = 0
-                }
-                let sealed = try cipher.seal(plaintext, key: sessionKey, session: session, counter: counter, fileId: node.fileId,
-                                             index: index, writeVersion: currentVersion + 1)
-                counter += 1
-                try host.create("chunks/" + sealed.reference.storageName, sealed.bytes)
-                node.chunks[index] = sealed.reference
+            } catch {
+                for name in written { host.remove("chunks/" + name) }
+                throw error
             }
+            obsolete += replaced
             tree.nodes[inode] = node
+            dirtyBytes = max(0, dirtyBytes - chunks.values.reduce(0) { $0 + $1.count })  // a retry after a later failure skips this file
+            dirty[inode] = nil
         }
         dirty = dirty.filter { orphans[$0.key] != nil }  // unlinked-but-open files keep theirs in memory
         dirtyBytes = 0
