@@ -105,7 +105,7 @@ public final class KeeperVolumeAnchor: VolumeAnchor, @unchecked Sendable {
 
     private func startRenewing(_ generation: Int) {
         let interval = max(1, leaseSeconds / 3)
-        let thread = Thread { [weak self] in
+        let thread = RenewalThread { [weak self] in
             while true {
                 sleep(UInt32(interval))
                 guard let self, self.state.withLock({ $0.renewing && $0.generation == generation }) else { return }
@@ -121,7 +121,7 @@ public final class KeeperVolumeAnchor: VolumeAnchor, @unchecked Sendable {
 }
 
 /// A detached POSIX thread running a closure (arca-init links no Foundation `Thread`).
-final class Thread: @unchecked Sendable {
+final class RenewalThread: @unchecked Sendable {
     // @unchecked: `body` is written once in init and read once by the new thread.
     private let body: @Sendable () -> Void
     init(_ body: @escaping @Sendable () -> Void) { self.body = body }
@@ -130,10 +130,10 @@ final class Thread: @unchecked Sendable {
         let box = Unmanaged.passRetained(self).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(&thread, nil, { pointer in
-            let me = Unmanaged<Thread>.fromOpaque(pointer!).takeRetainedValue()
+            let me = Unmanaged<RenewalThread>.fromOpaque(pointer!).takeRetainedValue()
             me.body()
             return nil
         }, box)
-        if result == 0 { pthread_detach(thread) } else { Unmanaged<Thread>.fromOpaque(box).release() }
+        if result == 0 { pthread_detach(thread) } else { Unmanaged<RenewalThread>.fromOpaque(box).release() }
     }
 }

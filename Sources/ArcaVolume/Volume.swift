@@ -44,6 +44,8 @@ public final class Volume: @unchecked Sendable {
     var changed = false
     var dirty: [UInt64: [UInt64: [UInt8]]] = [:]
     var dirtyBytes = 0
+    /// Chunk files written since the last commit, fsynced together by the next one.
+    var unsynced: [String] = []
     /// Chunk files no longer referenced; removed once a version without them is committed.
     var obsolete: [String] = []
     /// Unlinked files still open (POSIX keeps them readable until the last close); never stored.
@@ -160,7 +162,10 @@ public final class Volume: @unchecked Sendable {
         guard changed else { return }
         try flushDirtyChunks()
         try commitHook?(.chunksWritten)
-        try host.syncFileSystem()  // the new chunk files and their directory entries, before the metadata names them
+        // The new chunk files and their directory entries are durable before the metadata names them.
+        try host.syncFiles(unsynced.map { "chunks/" + $0 })
+        try host.syncDirectory("chunks")
+        unsynced.removeAll()
         let next = currentVersion + 1
         let bytes = try MetadataFile.seal(tree: tree, keys: keys, version: next, chunkSize: chunkSize)
         try host.replaceDurably("meta/" + MetadataFile.name(version: next), bytes, directory: "meta")
@@ -204,10 +209,12 @@ public final class Volume: @unchecked Sendable {
                     counter += 1
                     try host.create("chunks/" + sealed.reference.storageName, sealed.bytes)
                     written.append(sealed.reference.storageName)
+                    unsynced.append(sealed.reference.storageName)
                     node.chunks[index] = sealed.reference
                 }
             } catch {
                 for name in written { host.remove("chunks/" + name) }
+                unsynced.removeLast(written.count)
                 throw error
             }
             obsolete += replaced

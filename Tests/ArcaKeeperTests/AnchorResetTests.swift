@@ -7,7 +7,7 @@ import Testing
 /// `POST /v1/anchors/reset` (`Keeper.resetAnchor`): owner-only, audited, drops intent and lease.
 @Suite struct AnchorResetTests {
     static let root1 = String(repeating: "11", count: 32)
-    static let root7 = String(repeating: "77", count: 32)
+    static let root7 = String(repeating: "7a", count: 32)
 
     func withKeeper(_ body: @escaping @Sendable (Keeper, any KeeperStore, KeeperMasterKey) async throws -> Void) async throws {
         try await withStore(.sqlite) { store, _ in

@@ -55,6 +55,8 @@ import Glibc
             _ = try populate(old)
             try old.commit()
             let before = try snapshot(old)
+            _ = try old.setAttributes(inode: Volume.rootInode, AttributeUpdate(permissions: 0o751, uid: 3, gid: 4))
+            let root = try old.attributes(inode: Volume.rootInode)
 
             let newKey = MasterKey.generate()
             let newAnchor = MemoryVolumeAnchor()
@@ -65,7 +67,8 @@ import Glibc
 
             let reopened = try Volume.open(at: fixture.directory + "/rotated", key: newKey, anchor: newAnchor)
             #expect(try snapshot(reopened) == before)
-            #expect(try reopened.attributes(inode: Volume.rootInode).mode == (try fixture.open().attributes(inode: Volume.rootInode)).mode)
+            let copiedRoot = try reopened.attributes(inode: Volume.rootInode)
+            #expect(copiedRoot.mode == root.mode && copiedRoot.uid == 3 && copiedRoot.gid == 4)
             try reopened.close()
             // The old key opens nothing of the rotated volume.
             #expect(throws: ArcaError.self) { _ = try Volume.open(at: fixture.directory + "/rotated", key: fixture.key, anchor: newAnchor) }
