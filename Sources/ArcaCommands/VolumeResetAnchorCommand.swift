@@ -38,11 +38,10 @@ struct VolumeResetAnchorCommand: AsyncParsableCommand {
             guard version <= UInt64(Int64.max) else { throw ValidationError("--version \(version) is too large") }
             point = (Int64(version), root.lowercased())
         }
-        let client = try keeper.client()
-        let before = try await client.anchor("get", AnchorRequest(session: target.session, volume: target.volume))
-        let after = try await client.anchor("reset", AnchorRequest(session: target.session, volume: target.volume,
-                                                                   rootHash: point.root, version: point.version))
-        print("volume \(target.volume) of \(target.session): anchor moved from version \(before.version) to version \(after.version)"
+        // The keeper's audit entry records the version it replaced.
+        let after = try await keeper.client().anchor("reset", AnchorRequest(session: target.session, volume: target.volume,
+                                                                            rootHash: point.root, version: point.version))
+        print("volume \(target.volume) of \(target.session): anchored at version \(after.version)"
               + (after.rootHash.isEmpty ? " (nothing committed)" : " (root \(after.rootHash))"))
     }
 }

@@ -86,13 +86,14 @@ import Testing
                            environment: ["ARCA_HOME": dir + "/home"])
         }
 
-        /// Runs the sealed service once with `arguments` and the volume at `hostDirectory`; returns
+        /// Runs the sealed service once with `arguments` and the volume at `hostDirectory` (host
+        /// arguments replace all but the program of the session's command); returns
         /// its exit status and the container's log.
         func run(_ arguments: [String], hostDirectory: String) throws -> (status: Int32, log: String) {
             runs += 1
             let bundle = dir + "/bundle\(runs)"
             try Tool.check(Tool.arca, ["run", "--prepare-only", "--bundle", bundle, "--volume", "data:\(hostDirectory)",
-                                       "oci:\(dir)/sealed:1", "--"] + arguments,
+                                       "oci:\(dir)/sealed:1", "--", "/app/svc.sh"] + arguments,
                            environment: ["ARCA_HOME": dir + "/home"])
             if !FileSystem.exists(dir + "/home/registered") {
                 try Tool.check(Tool.arca, ["keeper", "platform", "add", dir + "/home/platform.pub.pem", "--data", dir + "/keeper"])
@@ -228,7 +229,7 @@ import Testing
             // The owner restores deliberately: the backup starts and holds the first write.
             let owner = try Tool.run(Tool.arca, reset, environment: ["ARCA_HOME": setup.dir + "/home"])
             #expect(owner.status == 0, "\(owner.stderr)")
-            #expect(owner.stdout.contains("anchor moved from version"), "\(owner.stdout)")
+            #expect(owner.stdout.contains("anchored at version"), "\(owner.stdout)")
             let restored = try setup.run(["read", "note"], hostDirectory: host)
             #expect(restored.log.contains("READ note: first"), "\(restored.log)")
             let audit = try Tool.run("sqlite3", [setup.dir + "/keeper/keeper.sqlite",
