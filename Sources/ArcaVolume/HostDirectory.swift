@@ -68,6 +68,29 @@ final class HostDirectory {
             throw Self.failure("open", "\(path)/\(name)")
         }
         defer { Glibc.close(file) }
+        // Read straight into an array of the file's size (a chunk file is read on every cache miss).
+        var info = stat()
+        if fstat(file, &info) == 0, info.st_size >= 0, info.st_size <= limit {
+            let size = Int(info.st_size)
+            var failed = false
+            let bytes = [UInt8](unsafeUninitializedCapacity: size + 1) { buffer, count in
+                var done = 0
+                while done <= size {  // one byte more than expected notices a file that grew
+                    let n = Glibc.read(file, buffer.baseAddress! + done, size + 1 - done)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        failed = true
+                        break
+                    }
+                    if n == 0 { break }
+                    done += n
+                }
+                count = done
+            }
+            if !failed && bytes.count == size { return bytes }
+            // The size changed under us (or a read failed): fall back to the loop below.
+            guard lseek(file, 0, SEEK_SET) == 0 else { throw Self.failure("seek", "\(path)/\(name)") }
+        }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {

@@ -44,6 +44,11 @@ public final class Volume: @unchecked Sendable {
     var changed = false
     var dirty: [UInt64: [UInt64: [UInt8]]] = [:]
     var dirtyBytes = 0
+    /// Recently decrypted chunks by storage name (FIFO): a 4 KiB read or read-modify-write in a
+    /// 64 KiB chunk then decrypts it once, not once per request.
+    var chunkCache: [String: [UInt8]] = [:]
+    var chunkCacheOrder: [String] = []
+    static let chunkCacheSize = 32
     /// Chunk files written since the last commit, fsynced together by the next one.
     var unsynced: [String] = []
     /// Chunk files no longer referenced; removed once a version without them is committed.
