@@ -49,6 +49,9 @@ public final class Volume: @unchecked Sendable {
     var chunkCache: [String: [UInt8]] = [:]
     var chunkCacheOrder: [String] = []
     static let chunkCacheSize = 32
+    /// Unreferenced chunk files in `spare/`, reused for new chunks (see `HostDirectory.create`).
+    var spares: [String] = []
+    static let spareLimit = 16_384
     /// Chunk files written since the last commit, fsynced together by the next one.
     var unsynced: [String] = []
     /// Chunk files no longer referenced; removed once a version without them is committed.
@@ -95,6 +98,7 @@ public final class Volume: @unchecked Sendable {
         let keys = try VolumeKeys(masterKey: key, volumeId: randomBytes(VolumeKeys.idSize))
         try host.makeDirectory("meta")
         try host.makeDirectory("chunks")
+        try host.makeDirectory("spare")
         let header = VolumeHeader(volumeId: keys.volumeId, chunkSize: chunkSize, keyCheck: keys.keyCheck)
         try host.replaceDurably("volume", header.encoded(), directory: ".")
         let tree = VolumeTree.empty(fileId: randomBytes(16), uid: uid, gid: gid, now: now())
@@ -149,10 +153,14 @@ public final class Volume: @unchecked Sendable {
         return volume
     }
 
-    /// Removes chunk and metadata files the current version does not reference.
+    /// Recycles chunk files and removes metadata files the current version does not reference.
     private func collectGarbage() {
+        try? host.makeDirectory("spare")  // volumes created before spare/ existed
+        let found = (try? host.list("spare")) ?? []
+        spares = Array(found.prefix(Self.spareLimit))
+        for name in found.dropFirst(Self.spareLimit) { host.remove("spare/" + name) }
         let keep = tree.storageNames
-        for name in (try? host.list("chunks")) ?? [] where !keep.contains(name) { host.remove("chunks/" + name) }
+        for name in (try? host.list("chunks")) ?? [] where !keep.contains(name) { retire(name) }
         let current = MetadataFile.name(version: currentVersion)
         for name in (try? host.list("meta")) ?? [] where name != current { host.remove("meta/" + name) }
     }
@@ -181,11 +189,21 @@ public final class Volume: @unchecked Sendable {
         try anchor.commit(point)
         try commitHook?(.committed)
         if currentVersion > 0 { host.remove("meta/" + MetadataFile.name(version: currentVersion)) }
-        for name in obsolete { host.remove("chunks/" + name) }
+        for name in obsolete { retire(name) }
         obsolete.removeAll()
         currentVersion = next
         currentRoot = point.root
         changed = false
+    }
+
+    /// A chunk file no committed version references any more: kept in `spare/` for reuse (up to
+    /// `spareLimit` files), removed otherwise. Its content is never read again.
+    func retire(_ name: String) {
+        if spares.count < Self.spareLimit, host.recycle("chunks/" + name, as: name) {
+            spares.append(name)
+        } else {
+            host.remove("chunks/" + name)
+        }
     }
 
     /// Seals every dirty chunk into a new chunk file (not yet committed: the tree in memory points
@@ -212,7 +230,7 @@ public final class Volume: @unchecked Sendable {
                     let sealed = try cipher.seal(plaintext, key: sessionKey, session: session, counter: counter, fileId: node.fileId,
                                                  index: index, writeVersion: currentVersion + 1)
                     counter += 1
-                    try host.create("chunks/" + sealed.reference.storageName, sealed.bytes)
+                    try host.create("chunks/" + sealed.reference.storageName, sealed.bytes, reusing: spares.popLast())
                     written.append(sealed.reference.storageName)
                     unsynced.append(sealed.reference.storageName)
                     node.chunks[index] = sealed.reference
