@@ -166,17 +166,10 @@ final class HostDirectory {
         }
     }
 
-    /// Moves the unreferenced file `name` into `spare/` for reuse by `create`, emptied (a spare
-    /// holds an inode, no data blocks); false if it could not.
+    /// Moves the unreferenced file `name` into `spare/` for reuse by `create` (with its data
+    /// blocks: a reuse then overwrites them in place); false if it could not.
     func recycle(_ name: String, as spare: String) -> Bool {
-        guard renameat(fd, name, fd, "spare/" + spare) == 0 else { return false }
-        let file = openat(fd, "spare/" + spare, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW)
-        guard file >= 0 else {
-            unlinkat(fd, "spare/" + spare, 0)
-            return false
-        }
-        Glibc.close(file)
-        return true
+        renameat(fd, name, fd, "spare/" + spare) == 0
     }
 
     func syncDirectory(_ name: String) throws {

@@ -51,7 +51,9 @@ public final class Volume: @unchecked Sendable {
     static let chunkCacheSize = 32
     /// Unreferenced chunk files in `spare/`, reused for new chunks (see `HostDirectory.create`).
     var spares: [String] = []
-    static let spareLimit = 16_384
+    /// At most 64 MiB of retired chunks are kept for reuse (64 files or more); a full host disk
+    /// drops them all first (`withSpaceRetry`).
+    var spareLimit: Int { max(64, (64 << 20) / chunkSize) }
     /// Chunk files written since the last commit, fsynced together by the next one.
     var unsynced: [String] = []
     /// Chunk files no longer referenced; removed once a version without them is committed.
@@ -157,8 +159,8 @@ public final class Volume: @unchecked Sendable {
     private func collectGarbage() {
         try? host.makeDirectory("spare")  // volumes created before spare/ existed
         let found = (try? host.list("spare")) ?? []
-        spares = Array(found.prefix(Self.spareLimit))
-        for name in found.dropFirst(Self.spareLimit) { host.remove("spare/" + name) }
+        spares = Array(found.prefix(spareLimit))
+        for name in found.dropFirst(spareLimit) { host.remove("spare/" + name) }
         let keep = tree.storageNames
         for name in (try? host.list("chunks")) ?? [] where !keep.contains(name) { retire(name) }
         let current = MetadataFile.name(version: currentVersion)
@@ -181,7 +183,7 @@ public final class Volume: @unchecked Sendable {
         unsynced.removeAll()
         let next = currentVersion + 1
         let bytes = try MetadataFile.seal(tree: tree, keys: keys, version: next, chunkSize: chunkSize)
-        try host.replaceDurably("meta/" + MetadataFile.name(version: next), bytes, directory: "meta")
+        try withSpaceRetry { try host.replaceDurably("meta/" + MetadataFile.name(version: next), bytes, directory: "meta") }
         try commitHook?(.metadataWritten)
         let point = AnchorPoint(version: next, root: Hash256(SHA256.hash(data: bytes)))
         try anchor.intent(point)
@@ -199,16 +201,31 @@ public final class Volume: @unchecked Sendable {
     /// A chunk file no committed version references any more: kept in `spare/` for reuse (up to
     /// `spareLimit` files), removed otherwise. Its content is never read again.
     func retire(_ name: String) {
-        if spares.count < Self.spareLimit, host.recycle("chunks/" + name, as: name) {
+        if spares.count < spareLimit, host.recycle("chunks/" + name, as: name) {
             spares.append(name)
         } else {
             host.remove("chunks/" + name)
         }
     }
 
+    /// Runs `body`; if the host disk is full while spares hold space, removes them and runs it again.
+    func withSpaceRetry<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as ArcaError where error.code == .noSpace && !spares.isEmpty {
+            for name in spares { host.remove("spare/" + name) }
+            spares.removeAll()
+            return try body()
+        }
+    }
+
     /// Seals every dirty chunk into a new chunk file (not yet committed: the tree in memory points
     /// at it, the committed metadata does not).
     func flushDirtyChunks() throws {
+        try withSpaceRetry { try flushDirtyChunksOnce() }  // a retry skips the files already written
+    }
+
+    private func flushDirtyChunksOnce() throws {
         for (inode, chunks) in dirty {
             guard var node = tree.nodes[inode] else { continue }  // an orphan: its dirty data stays in memory
             // On a failure (a full host disk) this file's new chunk files are removed again: the
