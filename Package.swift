@@ -156,7 +156,7 @@ let package = Package(
             name: "ArcaCommands",
             dependencies: [
                 "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation", "ArcaSeal", "ArcaSession", "ArcaRuntimeLayer", "ArcaCrypto", "ArcaMeasurement", "ArcaRegistry",
-                "ArcaKeeperAPI", "ArcaKeeper", "ArcaKeeperClient",
+                "ArcaKeeperAPI", "ArcaKeeper", "ArcaKeeperClient", "ArcaVolume",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["README.md"],
@@ -170,7 +170,7 @@ let package = Package(
         // the runtime: PID 1 of every sealed image (see docs/RUNTIME.md)
         .target(name: "CArcaShim", exclude: ["README.md"]),
         .target(name: "ArcaOS", dependencies: ["ArcaCore", "CArcaShim", .product(name: "SystemPackage", package: "swift-system")], exclude: ["README.md"], swiftSettings: strict),
-        .target(name: "ArcaInit", dependencies: ["ArcaCore", "ArcaOS", "ArcaMeasurement", "ArcaShield", "ArcaCrypto", "ArcaRootFS", "ArcaFUSE", "ArcaKeeperAPI", "ArcaKeeperLink", "ArcaAttestation"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "ArcaInit", dependencies: ["ArcaCore", "ArcaOS", "ArcaMeasurement", "ArcaShield", "ArcaCrypto", "ArcaRootFS", "ArcaFUSE", "ArcaKeeperAPI", "ArcaKeeperLink", "ArcaAttestation", "ArcaVolume", "ArcaVolumeFS"], exclude: ["README.md"], swiftSettings: strict),
         .executableTarget(name: "arca-test-supervisor", dependencies: ["ArcaOS"], swiftSettings: strict),
         .executableTarget(
             name: "arca-init",
@@ -223,7 +223,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ArcaCommandsTests",
-            dependencies: ["ArcaCommands", "ArcaOCI", "ArcaArchive", "ArcaTestSupport"],
+            dependencies: ["ArcaCommands", "ArcaOCI", "ArcaArchive", "ArcaVolume", "ArcaCrypto", "ArcaTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "ArcaRegistryTests",
