@@ -20,7 +20,8 @@ usage: arca-keeper-bench URL PIN SESSION MEASUREMENT_HEX PLATFORM_KEY_PEM
   --clients N     concurrent client threads (default 64)
   --seconds S     how long to run (default 10)
   --rate R        open-loop: start R attestations per second in total (default: closed loop, as fast as possible);
-                  latency then counts from each attestation's scheduled start
+                  latency then counts from each attestation's scheduled start; slots not started by the
+                  end are reported as backlog, not run
   --keeper-pid P  sample the keeper's VmRSS every 10 s (stderr) and report first/last/peak
 """
 
@@ -118,7 +119,9 @@ final class Bench: Sendable {
             if let rate = c.rate {
                 let slot = nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue
                 let scheduled = c.start + Double(slot) / rate
-                if scheduled >= c.end { break }
+                // Slots still waiting when the run ends are not started: a machine that cannot
+                // keep up reports its backlog instead of working through it for minutes.
+                if scheduled >= c.end || now() >= c.end { break }
                 sleep(until: scheduled)
                 t0 = scheduled
             } else if t0 >= c.end {
@@ -237,6 +240,10 @@ func run() -> Int32 {
     let throughput = Double(sorted.count) / elapsed
     let mode = rate.map { "open-loop \(Int($0))/s" } ?? "closed-loop"
     print("clients \(clients) mode \(mode) seconds \((elapsed * 10).rounded() / 10)")
+    if let rate {
+        let scheduled = Int(rate * seconds)
+        print("scheduled \(scheduled) started \(sorted.count + errorCount) backlog_not_started \(max(0, scheduled - sorted.count - errorCount))")
+    }
     print("ok \(sorted.count) errors \(errorCount) attests/s \(Int(throughput.rounded())) p50_ms \(ms(pct(50))) p99_ms \(ms(pct(99))) max_ms \(ms(sorted.last ?? .nan))")
     for (reason, n) in r.errors.sorted(by: { $0.value > $1.value }) {
         print("error \(n)x \(reason): \(r.firstError[reason] ?? "")")
