@@ -34,9 +34,8 @@ public final class PostgresStore: KeeperStore, Service {
 
     public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.client.run() }
             group.addTask { await self.watchdog.runSweeper() }
-            await group.next()   // the pool ends at shutdown (cancellation); then the sweeper
+            await client.run()   // in this task, at once (callers start using the pool right away); ends at shutdown
             group.cancelAll()
         }
     }
