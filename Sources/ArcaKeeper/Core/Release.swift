@@ -56,7 +56,7 @@ struct Release {
             throw Denial(403, .evidenceKindNotAllowed,
                          "session \(request.session) does not allow \(SessionValidator.quoted(kind.rawValue)) evidence")
         }
-        let verified = try verify(kind: kind, evidence: Array(evidence), now: now, platform: records.platform)
+        let verified = try await verify(kind: kind, evidence: Array(evidence), now: now, platform: records.platform)
 
         // 4. The policy: measurement, or signer and minimum version; then debug and TCB tolerances.
         let measurement = try matchPolicy(verified, service: service, nonce: nonce, ephemeral: ephemeralBytes)
@@ -105,7 +105,7 @@ struct Release {
     }
 
     /// - Parameter platform: the registered platform the `sim` evidence names, if any.
-    private func verify(kind: EvidenceKind, evidence: [UInt8], now: Date, platform: PlatformRecord?) throws -> VerifiedEvidence {
+    private func verify(kind: EvidenceKind, evidence: [UInt8], now: Date, platform: PlatformRecord?) async throws -> VerifiedEvidence {
         let verifier: any EvidenceVerifier
         if kind == .sim {
             let body: SimEvidenceBody
