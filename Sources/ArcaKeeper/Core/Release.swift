@@ -25,8 +25,12 @@ struct Release {
         }
 
         // 1. The nonce: single use (redeemed before anything else, so a failed attempt burns it),
-        //    issued for this session and service, not expired.
-        guard let record = try await keeper.store.redeemNonce(request.nonce) else {
+        //    issued for this session and service, not expired. The session and the sim platform
+        //    the evidence names are read in the same store step; they are checked below, in order.
+        let platformID = request.evidenceKind == EvidenceKind.sim.rawValue
+            ? (try? SimPlatform.unverifiedBody(of: Array(evidence)))?.platformKeyID : nil
+        let records = try await keeper.store.redeemNonce(request.nonce, readingSession: request.session, platform: platformID)
+        guard let record = records.nonce else {
             throw Denial(403, .nonceUnknown, "nonce is unknown or was already used")
         }
         guard record.session == request.session, record.service == request.service else {
@@ -38,7 +42,7 @@ struct Release {
         }
 
         // 2. The session and service.
-        guard let stored = try await keeper.store.session(named: request.session) else {
+        guard let stored = records.session else {
             throw Denial(404, .sessionNotFound, "session \(request.session) does not exist")
         }
         let session = try keeper.unseal(stored)
@@ -52,7 +56,7 @@ struct Release {
             throw Denial(403, .evidenceKindNotAllowed,
                          "session \(request.session) does not allow \(SessionValidator.quoted(kind.rawValue)) evidence")
         }
-        let verified = try await verify(kind: kind, evidence: Array(evidence), now: now)
+        let verified = try await verify(kind: kind, evidence: Array(evidence), now: now, platform: records.platform)
 
         // 4. The platform: debug and TCB tolerances, then (hardware) the session's pins for its kind
         //    (MRENCLAVE, MRTD, SNP MEASUREMENT…): they vouch that the code which chose the report
@@ -99,7 +103,8 @@ struct Release {
                                ciphertext: Data(sealed.ciphertext).base64EncodedString(), evidenceKind: kind.rawValue)
     }
 
-    private func verify(kind: EvidenceKind, evidence: [UInt8], now: Date) async throws -> VerifiedEvidence {
+    /// - Parameter platform: the registered platform the `sim` evidence names, if any.
+    private func verify(kind: EvidenceKind, evidence: [UInt8], now: Date, platform: PlatformRecord?) async throws -> VerifiedEvidence {
         let verifier: any EvidenceVerifier
         if kind == .sim {
             let body: SimEvidenceBody
@@ -108,8 +113,8 @@ struct Release {
             } catch let error as ArcaError {
                 throw Denial(403, .evidenceInvalid, error.message)
             }
-            guard let platform = try await keeper.store.platform(id: body.platformKeyID),
-                  let key = try? P256.Signing.PublicKey(derRepresentation: platform.publicKeyDER) else {
+            guard let platform, platform.id == body.platformKeyID,
+                  let key = keeper.platformKeys.key(id: platform.id, der: platform.publicKeyDER) else {
                 throw Denial(403, .platformUnregistered,
                              "sim platform key \(SessionValidator.quoted(body.platformKeyID)) is not registered with this keeper")
             }
