@@ -8,7 +8,7 @@ import Testing
 /// sealed image keeps from the native one are never uploaded again — only the rewritten layers,
 /// the runtime and shield layers and the config go up. The uploads are counted in the registry's
 /// own access log (every finished upload is a `PUT …/blobs/uploads/…?digest=`). `measure`,
-/// `verify` and `inspect` read the pushed images by `docker://` as well.
+/// `verify`, `run` and `inspect` read the pushed images by `docker://` as well.
 @Suite(.serialized) struct RegistrySealTests {
     @Test func keptBaseLayersAreMountedOrFoundNotUploaded() async throws {
         try await Fixture.withTemporaryDirectory { dir in
@@ -53,6 +53,11 @@ import Testing
             let verify = try Tool.arca("verify", "docker://\(host)/team/sealed:1")
             #expect(verify.status == 0, "\(verify.stderr)")
             #expect(verify.stdout.contains("verified:"))
+            let run = try Tool.arca("run", "--prepare-only", "--bundle", dir + "/bundle", "--platform-key", dir + "/platform.key",
+                                    "docker://\(host)/team/sealed:1", "--keeper", "https://127.0.0.1:9")
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(FileSystem.exists(dir + "/bundle/rootfs/.arca/bin/arca-init"))
+            #expect(FileSystem.exists(dir + "/bundle/rootfs/.arca/measured-config.json"))
             let inspect = try Tool.arca("inspect", "docker://\(host)/team/native:1")
             #expect(inspect.status == 0, "\(inspect.stderr)")
             #expect(inspect.stdout.contains(String(base.dropFirst("sha256:".count).prefix(12))), "\(inspect.stdout)")
