@@ -6,11 +6,12 @@ import ArgumentParser
 struct CopyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "copy",
-        abstract: "Copy an image between stores, verifying every blob and layer.",
+        abstract: "Copy an image between stores, verifying every blob.",
         discussion: """
-            Every blob's digest and size and every layer's diff_id are checked while copying; a
-            mismatch stops the copy and leaves the destination's existing images untouched.
-            Layers are kept as they are where the destination accepts them, unless --compression
+            Every blob's digest and size are checked while copying, and the diff_id of every \
+            layer that is decompressed (recompressed, or with --verify-diff-ids); a mismatch stops \
+            the copy and leaves the destination's existing images untouched. \
+            Layers are kept as they are where the destination accepts them, unless --compression \
             asks for another compression (docker-archive always stores uncompressed layers).
 
             Image references:

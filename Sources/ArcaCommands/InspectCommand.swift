@@ -8,8 +8,8 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Show an image's manifest, config and layers (reading and verifying every layer).",
         discussion: """
-            Every layer is read to its end: its digest, size and diff_id are checked and its tar
-            entries counted, so inspect also proves the image is intact. With --tree, the layers
+            Every layer is read to its end: its digest, size and diff_id are checked and its tar \
+            entries counted, so inspect also proves the image is intact. With --tree, the layers \
             are applied in order (whiteouts, hardlinks) and the resulting root filesystem is listed.
 
             Image references:

@@ -9,9 +9,9 @@ struct MeasureCommand: ParsableCommand {
         commandName: "measure",
         abstract: "Recompute a sealed image's measurement from the image alone (no keys, no hardware).",
         discussion: """
-            Reads the measured config and the shield index from the image's last layer, checks
-            that they name exactly this image's layers, runtime and index, and prints
-            SHA-256(domain tag ‖ runtime digest ‖ canonical measured config). The same image
+            Reads the measured config and the shield index from the image's last layer, checks \
+            that they name exactly this image's layers, runtime and index, and prints \
+            SHA-256(domain tag ‖ runtime digest ‖ canonical measured config). The same image \
             gives the same measurement on every machine; it is what the keeper must accept.
             """)
 

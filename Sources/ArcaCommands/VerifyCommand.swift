@@ -10,10 +10,10 @@ struct VerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Check every chunk of a sealed image against its index and its measurement.",
         discussion: """
-            Without a session, every authenticated chunk is checked (SHA-256) against the files
-            of the image's layers, and the measured config against the image. With --session
-            (the file `arca seal --session-out` wrote), every encrypted chunk is decrypted and
-            checked too. Exits 0 only if everything holds; otherwise names the first bad file
+            Without a session, every authenticated chunk is checked (SHA-256) against the files \
+            of the image's layers, and the measured config against the image. With --session \
+            (the file `arca seal --session-out` wrote), every encrypted chunk is decrypted and \
+            checked too. Exits 0 only if everything holds; otherwise names the first bad file \
             and chunk.
             """)
 

@@ -9,24 +9,22 @@ struct VolumeResetAnchorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reset-anchor",
         abstract: "Anchor a volume at a chosen version (after restoring a backup); owner only, audited.",
-        discussion: """
-            With --host-dir, the newest version the restored directory holds is anchored (its root
-            hash is computed from the directory; no key is needed). With --version and --root, that
-            state. With --empty, nothing: the next start creates a new, empty volume in an empty
-            host directory. Any pending commit and any lease are dropped, so stop the service first.
-            """)
+        discussion: "With --host-dir, the newest version the restored directory holds is anchored (its root "
+            + "hash is computed from the directory; no key is needed). With --anchor-version and --root, that "
+            + "state. With --empty, nothing: the next start creates a new, empty volume in an empty "
+            + "host directory. Any pending commit and any lease are dropped, so stop the service first.")
 
     @OptionGroup var target: VolumeTarget
     @Option(help: "The restored host directory of the volume.") var hostDir: String?
-    @Option(help: "The version to anchor (with --root).") var version: UInt64?
-    @Option(help: "The root hash of that version, 64 hex digits (with --version).") var root: String?
+    @Option(help: "The version to anchor (with --root).") var anchorVersion: UInt64?
+    @Option(help: "The root hash of that version, 64 hex digits (with --anchor-version).") var root: String?
     @Flag(help: "Anchor nothing (start over with an empty volume).") var empty = false
     @OptionGroup var keeper: SessionKeeperOptions
 
     func validate() throws {
-        let modes = [hostDir != nil, version != nil || root != nil, empty].filter { $0 }.count
-        guard modes == 1 else { throw ValidationError("give exactly one of --host-dir DIR, --version N --root HEX, or --empty") }
-        if (version == nil) != (root == nil) { throw ValidationError("--version and --root go together") }
+        let modes = [hostDir != nil, anchorVersion != nil || root != nil, empty].filter { $0 }.count
+        guard modes == 1 else { throw ValidationError("give exactly one of --host-dir DIR, --anchor-version N --root HEX, or --empty") }
+        if (anchorVersion == nil) != (root == nil) { throw ValidationError("--anchor-version and --root go together") }
     }
 
     func run() async throws {
@@ -34,8 +32,8 @@ struct VolumeResetAnchorCommand: AsyncParsableCommand {
         if let hostDir {
             let state = try VolumeCopy.newestState(at: hostDir)
             point = (Int64(state.version), state.root.hex)
-        } else if let version, let root {
-            guard version <= UInt64(Int64.max) else { throw ValidationError("--version \(version) is too large") }
+        } else if let version = anchorVersion, let root {
+            guard version <= UInt64(Int64.max) else { throw ValidationError("--anchor-version \(version) is too large") }
             point = (Int64(version), root.lowercased())
         }
         // The keeper's audit entry records the version it replaced.

@@ -16,10 +16,10 @@ struct VolumeRotateCommand: AsyncParsableCommand {
         commandName: "rotate",
         abstract: "Re-encrypt a stopped volume under a new key and update the session (owner only).",
         discussion: """
-            Run it on the host that holds the volume's directory, with the service stopped (the
-            keeper's lease is taken for the duration; a running container holds it and the rotation
-            is refused). The old key opens nothing afterwards. If the command is interrupted after
-            "session updated", finish by hand: move DIR.rotating-* to DIR and run
+            Run it on the host that holds the volume's directory, with the service stopped (the \
+            keeper's lease is taken for the duration; a running container holds it and the rotation \
+            is refused). The old key opens nothing afterwards. If the command is interrupted after \
+            "session updated", finish by hand: move DIR.rotating-* to DIR and run \
             `arca volume reset-anchor SESSION VOLUME --host-dir DIR`.
             """)
 
