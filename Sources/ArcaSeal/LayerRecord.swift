@@ -56,7 +56,7 @@ enum LayerRecordCodec {
             out.string(entry.linkTarget)
             out.u32(entry.deviceMajor)
             out.u32(entry.deviceMinor)
-            out.u32(UInt32(entry.xattrs.count))
+            out.u64(UInt64(entry.xattrs.count))
             for name in entry.xattrs.keys.sorted() {
                 out.string(name)
                 out.bytes(entry.xattrs[name] ?? [])
