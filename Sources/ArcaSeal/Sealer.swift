@@ -120,7 +120,7 @@ public struct Sealer {
             try writer.write(index, of: image, from: source, to: destination, record: records[index])
         }
         let time = options.sourceDateEpoch ?? 0
-        let runtime = try putTarLayer(options.runtimeLayerTar, to: destination)
+        let runtime = try putRuntimeLayer(options.runtimeLayerTar, cache: cache, to: destination)
         let blobLayers = shield.streamLayers.map { layer -> (descriptor: Descriptor, diffID: Digest) in
             let artifact = records[layer].blobLayer!
             return (Descriptor(mediaType: processor.blobLayerMediaType, digest: artifact.digest, size: artifact.size), artifact.diffID)
@@ -237,6 +237,42 @@ public struct Sealer {
                                environment: environment, workingDir: service.workingDir.isEmpty ? nil : service.workingDir,
                                user: service.user.isEmpty ? nil : service.user, volumes: volumes.map(\.name), images: ["main"])],
             volumes: volumes, security: Security(allowedEvidence: options.allowedEvidence), keys: ["main": keyHex])
+    }
+
+    /// The runtime layer, compressed once per runtime and gzip level when there is a cache (its
+    /// entry is keyed by the tar's SHA-256 and checked by digest when copied, like a layer's).
+    private func putRuntimeLayer(_ path: String, cache: LayerCache?, to destination: any ImageDestination) throws -> (descriptor: Descriptor, diffID: Digest) {
+        guard let cache else { return try putTarLayer(path, to: destination) }
+        let hashing = HashingSink()
+        try FileSource(path: path).copy(to: hashing)
+        let key = LayerCache.key(layerDigest: "runtime sha256:" + hashing.hexDigest(), diffID: "", mediaType: MediaType.ociLayerGzip,
+                                 policy: [], keyID: options.masterKey.id, chunkSize: 0, compressionLevel: options.compressionLevel, clampTime: nil)
+        if case .hit(let record) = cache.load(key), let artifact = record.rewritten {
+            let descriptor = Descriptor(mediaType: MediaType.ociLayerGzip, digest: artifact.digest, size: artifact.size)
+            do {
+                if try !destination.hasBlob(descriptor) {
+                    try destination.putBlob(descriptor, from: FileSource(path: cache.directory(key) + "/rewritten.tar.gz"))
+                }
+                return (descriptor, artifact.diffID)
+            } catch is ArcaError {
+                cache.evict(key)
+            }
+        }
+        let staging = try cache.makeStaging()
+        defer { try? FileSystem.removeTree(staging) }
+        let compressed = HashingSink(try FileSink(path: staging + "/rewritten.tar.gz", permissions: [.ownerReadWrite], exclusive: true))
+        let plain = HashingSink(LayerCompression.gzip.compressing(compressed, level: options.compressionLevel))
+        try FileSource(path: path).copy(to: plain)
+        try plain.finish()
+        var record = LayerRecord()
+        record.rewritten = LayerArtifact(digest: Digest(sha256Hex: compressed.hexDigest()), size: compressed.count,
+                                         diffID: Digest(sha256Hex: plain.hexDigest()))
+        let descriptor = Descriptor(mediaType: MediaType.ociLayerGzip, digest: record.rewritten!.digest, size: compressed.count)
+        if try !destination.hasBlob(descriptor) {
+            try destination.putBlob(descriptor, from: FileSource(path: staging + "/rewritten.tar.gz"))
+        }
+        try cache.commit(record, key: key, staging: staging)
+        return (descriptor, record.rewritten!.diffID)
     }
 
     /// Compresses a prebuilt uncompressed tar into a layer; returns its descriptor and diff_id.
