@@ -23,10 +23,11 @@ struct LayerProcessor {
     let parallelism: Int
     let blobLayerMediaType: String
 
-    /// Processes layer `index` into `directory` (artifacts `blob.tar`, `rewritten.tar.gz`);
-    /// encrypted plaintext is set aside in `plaintextPath` (0600) and removed before returning.
+    /// Processes layer `index` into `directory` (artifacts `blob.tar` when `keepBlobLayer`,
+    /// `rewritten.tar.gz`); the blob layer goes straight into `destination` as it is sealed.
+    /// Encrypted plaintext is set aside in `plaintextPath` (0600) and removed before returning.
     func process(_ index: Int, of image: ResolvedImage, from source: any ImageSource, into directory: String,
-                 plaintextPath: String) throws -> LayerRecord {
+                 plaintextPath: String, destination: any ImageDestination, keepBlobLayer: Bool) throws -> LayerRecord {
         var record = LayerRecord()
         var streamSize: UInt64 = 0
         var plaintext: FileSink?
@@ -80,7 +81,8 @@ struct LayerProcessor {
             let content = try FileBytes(path: plaintextPath)
             let sealer = try StreamSealer.hashing(content, size: streamSize, masterKey: masterKey, layout: chunkLayout, parallelism: parallelism)
             record.stream = sealer.info
-            record.blobLayer = try writeBlobLayer(sealer, content: content, to: directory + "/blob.tar")
+            record.blobLayer = try writeBlobLayer(sealer, content: content, to: keepBlobLayer ? directory + "/blob.tar" : nil,
+                                                  destination: destination)
         }
         return record
     }
@@ -91,21 +93,41 @@ struct LayerProcessor {
     }
 
     /// The blob layer: an uncompressed tar of `.arca/shield/blobs/<streamId>` (and its parent
-    /// directories), with fixed times, so equal streams give equal layers.
-    private func writeBlobLayer(_ sealer: StreamSealer, content: FileBytes, to path: String) throws -> LayerArtifact {
-        let file = try FileSink(path: path, permissions: [.ownerReadWrite], exclusive: true)
-        let hashing = HashingSink(file)
-        let writer = TarWriter(sink: hashing)
-        for directory in [".arca", ".arca/shield", SealedLayout.blobDirectory] {
-            try writer.append(TarEntry(path: directory, type: .directory, mode: 0o755), content: nil)
+    /// directories), with fixed times, so equal streams give equal layers. Written into the
+    /// destination as it is sealed, and into `path` too (for the cache) when given.
+    private func writeBlobLayer(_ sealer: StreamSealer, content: FileBytes, to path: String?,
+                                destination: any ImageDestination) throws -> LayerArtifact {
+        let descriptor = try destination.putBlob(mediaType: blobLayerMediaType) { sink in
+            let copy = try path.map { try FileSink(path: $0, permissions: [.ownerReadWrite], exclusive: true) }
+            let target: any ByteSink = copy.map { TeeSink(sink, $0) as any ByteSink } ?? sink
+            let writer = TarWriter(sink: target)
+            for directory in [".arca", ".arca/shield", SealedLayout.blobDirectory] {
+                try writer.append(TarEntry(path: directory, type: .directory, mode: 0o755), content: nil)
+            }
+            let blob = TarEntry(path: SealedLayout.blobPath(streamIdHex: sealer.streamId.hex), type: .regular, mode: 0o644,
+                                size: Int64(sealer.blobSize))
+            try writer.append(blob, content: SealedBlobSource(sealer: sealer, content: content, parallelism: parallelism))
+            try writer.finish()
         }
-        let blob = TarEntry(path: SealedLayout.blobPath(streamIdHex: sealer.streamId.hex), type: .regular, mode: 0o644,
-                            size: Int64(sealer.blobSize))
-        try writer.append(blob, content: SealedBlobSource(sealer: sealer, content: content, parallelism: parallelism))
-        try writer.finish()
-        try hashing.finish()
-        let digest = Digest(sha256Hex: hashing.hexDigest())
-        return LayerArtifact(digest: digest, size: hashing.count, diffID: digest)
+        return LayerArtifact(digest: descriptor.digest, size: descriptor.size, diffID: descriptor.digest)
+    }
+}
+
+/// Writes everything to two sinks.
+private final class TeeSink: ByteSink {
+    private let first: any ByteSink
+    private let second: any ByteSink
+    init(_ first: any ByteSink, _ second: any ByteSink) {
+        self.first = first
+        self.second = second
+    }
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        try first.write(bytes)
+        try second.write(bytes)
+    }
+    func finish() throws {
+        try first.finish()
+        try second.finish()
     }
 }
 

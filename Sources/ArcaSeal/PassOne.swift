@@ -29,7 +29,8 @@ struct PassOne {
         guard let cache else {
             let directory = work + "/layer-\(index)"
             try FileSystem.makeDirectories(directory, permissions: 0o700)
-            let record = try processor.process(index, of: image, from: source, into: directory, plaintextPath: plaintext)
+            let record = try processor.process(index, of: image, from: source, into: directory, plaintextPath: plaintext,
+                                               destination: destination, keepBlobLayer: false)
             try putArtifacts(record, from: directory)
             return LayerOutcome(record: record, status: .uncached)
         }
@@ -55,7 +56,8 @@ struct PassOne {
         }
         let staging = try cache.makeStaging()
         do {
-            let record = try processor.process(index, of: image, from: source, into: staging, plaintextPath: plaintext)
+            let record = try processor.process(index, of: image, from: source, into: staging, plaintextPath: plaintext,
+                                               destination: destination, keepBlobLayer: true)
             try putArtifacts(record, from: staging)
             try cache.commit(record, key: key, staging: staging)
             return LayerOutcome(record: record, status: .miss, rejected: rejected)
