@@ -138,3 +138,38 @@ private func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
     guard !needle.isEmpty, needle.count <= haystack.count else { return false }
     return (0...(haystack.count - needle.count)).contains { haystack[$0] == needle[0] && haystack[$0..<($0 + needle.count)].elementsEqual(needle) }
 }
+
+/// A layer whose first encrypted entry comes after a file outside the encrypted region cannot be
+/// rewritten in pass one; pass two reads it again, and the result is the same kind of image.
+@Suite struct LateEncryptedEntryTests {
+    @Test func aLayerWithBytesBeforeItsFirstEncryptedEntryIsRewrittenInPassTwo() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            let layout = try LayoutBuilder(path: dir + "/native")
+            let secret = Array(SealerTests.marker.utf8) + [UInt8](repeating: 0x5a, count: 70_000)
+            let layer = try TarBuilder.tar([.directory("etc"), .file("etc/early.conf", Array("early=1\n".utf8)),
+                                            .directory("app"), .file("app/secret.bin", secret), .file("etc/late.conf", Array("late=1\n".utf8))])
+            let manifest = try layout.image(layers: [(try TarBuilder.gzip(layer), Digest.sha256(of: layer), MediaType.ociLayerGzip)],
+                                            config: ContainerConfig())
+            try layout.index([(manifest, "native")])
+            let source = try OCILayout(readingFrom: dir + "/native", tag: "native")
+            let image = try ImageResolver().resolve(source)
+            let key = try MasterKey(bytes: Array(repeating: 0x42, count: 32))
+            var digests: [Digest] = []
+            for cache in [nil, dir + "/cache", dir + "/cache"] as [String?] {
+                var options = try SealerTests.options(dir, key: key)
+                options.cacheDirectory = cache
+                let out = dir + "/out-\(digests.count)"
+                let result = try Sealer(options: options).seal(image, from: source, to: OCILayout(writingTo: out, tag: "sealed"))
+                #expect(result.rewrittenLayers == 1)
+                digests.append(result.manifest.digest)
+                let sealedSource = try OCILayout(readingFrom: out, tag: "sealed")
+                let sealed = try ImageResolver().resolve(sealedSource)
+                _ = try SealedImageReader().verify(sealed, from: sealedSource, masterKey: key)
+                let rewritten = try LayoutBuilder(path: out).layerEntries(of: "sealed", at: 0).map(\.0.path)
+                #expect(rewritten.contains("etc/early.conf") && rewritten.contains("etc/late.conf"))
+                #expect(!rewritten.contains { $0.hasPrefix("app") }, "\(rewritten)")
+            }
+            #expect(digests[0] == digests[1] && digests[1] == digests[2])
+        }
+    }
+}
