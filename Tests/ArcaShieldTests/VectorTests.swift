@@ -84,4 +84,26 @@ import Testing
         // The derived values of the all-0x42 key, pinned.
         #expect(key.id == String(decoding: try Self.read("v2-key-id.txt"), as: UTF8.self).filter { !$0.isWhitespace })
     }
+
+    /// Two streams (MultiStreamTests.make with the all-0x42 key): the stream table, stream numbers
+    /// and offsets with a gap, each blob's header.
+    @Test func twoStreamVectorsMatchAndReadBack() throws {
+        let key = try fixedKey(0x42)
+        let shield = try MultiStreamTests.make(key: key)
+        if environmentValue("ARCA_WRITE_VECTORS") == "1" {
+            try FileSystem.writeAtomically(shield.index.bytes, to: Self.directory + "/v2-two-streams-index.bin")
+            for (k, blob) in shield.blobs.enumerated() {
+                try FileSystem.writeAtomically(blob, to: Self.directory + "/v2-two-streams-blob-\(k).bin")
+            }
+        }
+        #expect(try Self.read("v2-two-streams-index.bin") == shield.index.bytes, "the index encoding changed")
+        #expect(try Self.read("v2-two-streams-blob-0.bin") == shield.blobs[0], "the blob encoding changed")
+        #expect(try Self.read("v2-two-streams-blob-1.bin") == shield.blobs[1], "the blob encoding changed")
+        let index = try ShieldIndex.parse(try Self.read("v2-two-streams-index.bin"), expectedRoot: shield.index.root, masterKey: key)
+        let reader = try ShieldReader(index: index, masterKey: key,
+                                      blobs: [MemoryBytes(try Self.read("v2-two-streams-blob-0.bin")), MemoryBytes(try Self.read("v2-two-streams-blob-1.bin"))])
+        let three = try #require(index.entry(path: "/b/three"))
+        #expect(three.stream == 1 && three.streamOffset == 100)
+        #expect(try reader.read(three, offset: 0, length: 9000) == shield.contents["/b/three"])
+    }
 }
