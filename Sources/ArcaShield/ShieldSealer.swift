@@ -115,10 +115,10 @@ public enum ShieldIndexBuilder {
         } catch let error as ArcaError {
             throw ArcaError(.invalidArgument, error.message)
         }
-        for (section, name) in [(publicEntries, "class"), (encryptedEntries, "class")] {
+        for section in [publicEntries, encryptedEntries] {
             for entry in section where entry.type == .hardlink {
                 guard let target = ShieldIndex.find(entry.linkTarget, in: section), target.type == .regular else {
-                    throw ArcaError(.invalidArgument, "hardlink \(entry.path): target \(entry.linkTarget) is not a regular file of the same \(name)")
+                    throw ArcaError(.invalidArgument, "hardlink \(entry.path): target \(entry.linkTarget) is not a regular file of the same class")
                 }
             }
         }
