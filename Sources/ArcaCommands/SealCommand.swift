@@ -45,6 +45,8 @@ struct SealCommand: ParsableCommand {
     @Option(help: "Write the session (with the keys) to this file, mode 0600.") var sessionOut: String?
     @Option(help: "The image master key file (64 hex digits); created (0600) if it does not exist.") var keys: String?
     @Option(help: "gzip level for rewritten and new layers (1-9).") var compressionLevel: Int32 = 1
+    @Option(help: "The per-layer cache directory (default $XDG_CACHE_HOME/arca or ~/.cache/arca; created 0700).") var cache: String?
+    @Flag(help: "Use no per-layer cache: process every layer.") var noCache = false
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
     @OptionGroup var image: ImageOptions
     @OptionGroup(title: "Registry options") var registry: CopyRegistryFlags
@@ -83,7 +85,7 @@ struct SealCommand: ParsableCommand {
         let options = SealOptions(policy: protection, masterKey: masterKey, runtimeLayerTar: runtimeTar, session: session,
                                   keeperURL: keeper, keeperPin: keeperPin, allowedEvidence: allowSim ? ["sim"] : [],
                                   sourceDateEpoch: epoch, allowMissing: allowMissing, compressionLevel: compressionLevel,
-                                  arcaVersion: ArcaCommand.version)
+                                  arcaVersion: ArcaCommand.version, cacheDirectory: cacheDirectory())
         let progress: any ProgressObserver = quiet || format == .json ? SilentProgress() : TerminalProgress()
         let result = try Sealer(options: options, progress: progress).seal(resolved, from: store, to: destination)
         if let sessionOut {
@@ -92,7 +94,8 @@ struct SealCommand: ParsableCommand {
         let summary = SealSummary(image: result.manifest.digest.description, measurement: result.measurement,
                                   session: result.session.name, sessionFile: sessionOut, keyID: masterKey.id,
                                   keptLayers: result.keptLayers, rewrittenLayers: result.rewrittenLayers,
-                                  encryptedFiles: result.encryptedFiles, authenticatedFiles: result.authenticatedFiles)
+                                  encryptedFiles: result.encryptedFiles, authenticatedFiles: result.authenticatedFiles,
+                                  cacheHits: result.cacheHits, cacheMisses: result.cacheMisses, cacheRejected: result.cacheRejected)
         switch format {
         case .json: print(String(decoding: try CanonicalJSON.encode(summary), as: UTF8.self))
         case .text:
@@ -101,10 +104,18 @@ struct SealCommand: ParsableCommand {
                 measurement   \(summary.measurement)
                 session       \(summary.session)\(sessionOut.map { " (written to \($0), mode 0600)" } ?? "")
                 master key    id \(summary.keyID)
-                layers        \(summary.keptLayers) kept, \(summary.rewrittenLayers) rewritten, + runtime and shield layers
+                layers        \(summary.keptLayers) kept, \(summary.rewrittenLayers) rewritten, + runtime, blob and shield layers
+                cache         \(summary.cacheHits) layer(s) from the cache, \(summary.cacheMisses) processed\(summary.cacheRejected.isEmpty ? "" : ", \(summary.cacheRejected.count) cache entr(ies) refused and recomputed")
                 files         \(summary.authenticatedFiles) authenticated, \(summary.encryptedFiles) encrypted
                 """)
         }
+    }
+
+    /// `--cache`, else the default location; nil with `--no-cache` or when there is no home.
+    private func cacheDirectory() -> String? {
+        guard !noCache else { return nil }
+        if let cache { return cache }
+        return SealOptions.defaultCacheDirectory(environment: ["XDG_CACHE_HOME": environmentValue("XDG_CACHE_HOME"), "HOME": environmentValue("HOME")].compactMapValues { $0 })
     }
 
     private func loadOrCreateKey() throws -> MasterKey {
@@ -127,4 +138,7 @@ struct SealSummary: Codable {
     var rewrittenLayers: Int
     var encryptedFiles: Int
     var authenticatedFiles: Int
+    var cacheHits: Int
+    var cacheMisses: Int
+    var cacheRejected: [String]
 }

@@ -70,12 +70,13 @@ public struct StartSequence {
             return try MasterKey(bytes: bytes)
         }
         let index = try ShieldIndex.parse(indexBytes, expectedRoot: expected, masterKey: masterKey)
-        let blobPath = path(SealedLayout.blobPath)
-        let blob: (any RandomAccessBytes)? = FileSystem.exists(blobPath) ? try FileBytes(path: blobPath) : nil
+        let blobs: [any RandomAccessBytes] = index.isLocked ? [] : try index.streams.map {
+            try FileBytes(path: path(SealedLayout.blobPath(streamIdHex: $0.streamId.hex)))
+        }
         let lower = try LowerTree(path: self.root)
         let mountpoint = path(SealedLayout.protectedRootPath)
         try Mounts.makePrivate()
-        let protectedRoot = try ProtectedRoot(index: index, masterKey: masterKey, lower: lower, blob: blob, log: log)
+        let protectedRoot = try ProtectedRoot(index: index, masterKey: masterKey, lower: lower, blobs: blobs, log: log)
         let mount = try protectedRoot.mount(at: mountpoint)
 
         // Runtime mounts on top of it, then the pivot.

@@ -118,7 +118,10 @@ public enum SealedLayout {
     /// Where `arca-init` mounts the protected root before pivoting into it (an empty directory in the shield layer).
     public static let protectedRootPath = ".arca/root"
     public static let indexPath = ".arca/shield/index"
-    public static let blobPath = ".arca/shield/blob"
+    /// Where the blobs live: one file per stream, named by its stream id, each in its own layer.
+    public static let blobDirectory = ".arca/shield/blobs"
+    /// The blob of the stream whose id is `streamIdHex` (64 hex digits).
+    public static func blobPath(streamIdHex: String) -> String { blobDirectory + "/" + streamIdHex }
     public static let arcaInitPath = "/.arca/bin/arca-init"
     public static let measurementLabel = "dev.arca.measurement"
     public static let versionLabel = "dev.arca.version"

@@ -6,8 +6,8 @@ import Synchronization
 /// The kernel page cache holds everything long-term; this only bridges neighbouring requests.
 final class ChunkCache: Sendable {
     enum Key: Hashable {
-        /// Decrypted blob chunk `j` (shared by every encrypted file packed into it).
-        case blob(UInt64)
+        /// Decrypted chunk `j` of stream `k` (shared by every encrypted file packed into it).
+        case blob(stream: Int, chunk: UInt64)
         /// Verified chunk `i` of the authenticated file at node `n`.
         case file(node: Int, chunk: UInt64)
     }

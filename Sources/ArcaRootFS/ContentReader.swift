@@ -9,7 +9,6 @@ import ArcaShield
 struct ContentReader: Sendable {
     let layout: ChunkLayout
     let shield: ShieldReader?
-    let streamSize: UInt64
     let cache: ChunkCache
     let log: IntegrityLog
 
@@ -45,6 +44,12 @@ struct ContentReader: Sendable {
             log.refuse(path: entry.path, chunk: nil, reason: "encrypted file but no blob reader")
             throw FUSEError.io
         }
+        let stream = Int(entry.stream)
+        guard stream < shield.index.streams.count else {
+            log.refuse(path: entry.path, chunk: nil, reason: "stream \(stream) is not in the index")
+            throw FUSEError.io
+        }
+        let streamSize = shield.index.streams[stream].size
         let length = Int(min(UInt64(out.count), entry.size - offset))
         let streamStart = entry.streamOffset + offset
         var written = 0
@@ -54,17 +59,17 @@ struct ContentReader: Sendable {
             let destination = UnsafeMutableRawBufferPointer(rebasing: out[written..<(written + n)])
             let load = { (buffer: UnsafeMutableRawBufferPointer) throws in
                 do {
-                    try shield.readBlobChunk(j, into: buffer)
+                    try shield.readBlobChunk(stream: stream, j, into: buffer)
                 } catch let error as ArcaError {
                     let fileChunk = (max(self.layout.chunkStart(index: j), entry.streamOffset) - entry.streamOffset) / UInt64(self.layout.chunkSize)
-                    self.log.refuse(path: entry.path, chunk: fileChunk, reason: "blob chunk \(j): \(error.message)")
+                    self.log.refuse(path: entry.path, chunk: fileChunk, reason: "stream \(stream) blob chunk \(j): \(error.message)")
                     throw FUSEError.io
                 }
             }
             if from == 0, n == layout.chunkSize {
                 try load(destination)
             } else {
-                let chunk = try cached(.blob(j), length: layout.chunkSize, load: load)
+                let chunk = try cached(.blob(stream: stream, chunk: j), length: layout.chunkSize, load: load)
                 chunk.withUnsafeBytes { destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[from..<(from + n)])) }
             }
             written += n

@@ -31,20 +31,28 @@ public final class ProtectedRoot: FileSystemOperations {
     ///     key (locked) only the `authenticated` entries are served.
     ///   - masterKey: the image master key; needed when the index has encrypted content.
     ///   - lower: the runtime-unpacked image, opened before mounting.
-    ///   - blob: the shield blob, when the index has encrypted content (checked against the index).
+    ///   - blobs: the shield's blobs, one per stream of the index in table order (each checked
+    ///     against the index); empty when the index has no streams.
     ///   - cacheChunks: how many verified chunks to keep for partial reads (64 KiB each by default).
     ///   - log: where refusal lines go; standard error by default.
-    public init(index: ShieldIndex, masterKey: MasterKey?, lower: LowerTree, blob: (any RandomAccessBytes)?,
+    public init(index: ShieldIndex, masterKey: MasterKey?, lower: LowerTree, blobs: [any RandomAccessBytes],
                 cacheChunks: Int = 64, log: (@Sendable (String) -> Void)? = nil) throws {
         self.index = index
         self.lower = lower
         tree = try RootTree(entries: index.entries)
-        let shield: ShieldReader? = index.blobChunkCount > 0 && !index.isLocked
-            ? try ShieldReader(index: index, masterKey: masterKey, blob: blob) : nil
-        content = ContentReader(layout: index.layout, shield: shield, streamSize: index.streamSize,
+        let shield: ShieldReader? = !index.streams.isEmpty && !index.isLocked
+            ? try ShieldReader(index: index, masterKey: masterKey, blobs: blobs) : nil
+        content = ContentReader(layout: index.layout, shield: shield,
                                 cache: ChunkCache(capacity: cacheChunks),
                                 log: IntegrityLog(sink: log ?? IntegrityLog.standardError))
         totalBlocks = tree.nodes.reduce(0) { $0 + ($1.entry.type == .regular ? ($1.entry.size + 4095) / 4096 : 0) }
+    }
+
+    /// A shield with at most one stream: `blob` is its blob (nil when it has none).
+    public convenience init(index: ShieldIndex, masterKey: MasterKey?, lower: LowerTree, blob: (any RandomAccessBytes)?,
+                            cacheChunks: Int = 64, log: (@Sendable (String) -> Void)? = nil) throws {
+        try self.init(index: index, masterKey: masterKey, lower: lower, blobs: blob.map { [$0] } ?? [],
+                      cacheChunks: cacheChunks, log: log)
     }
 
     /// Mounts this tree at `mountpoint` and serves it in the background.

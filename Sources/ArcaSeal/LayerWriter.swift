@@ -4,24 +4,29 @@ import ArcaOCI
 
 /// Pass two: puts each layer of the native image into the destination — byte for byte when it
 /// holds nothing encrypted (same digest, shared with the original in every registry), otherwise
-/// rewritten without the encrypted region's entries and whiteouts.
+/// the rewrite pass one made, or (when pass one could not) a rewrite from a second read.
 struct LayerWriter {
-    let analyzer: LayerAnalyzer
+    let processor: LayerProcessor
     let limits: ArchiveLimits
     let compressionLevel: Int32
     let clampTime: Int64?
 
     /// Returns the layer's descriptor in the destination and its diff_id.
     func write(_ index: Int, of image: ResolvedImage, from source: any ImageSource, to destination: any ImageDestination,
-               rewrite: Bool) throws -> (descriptor: Descriptor, diffID: Digest) {
+               record: LayerRecord) throws -> (descriptor: Descriptor, diffID: Digest) {
         let layer = image.layers[index]
-        let label = "layer \(index + 1) (\(layer.digest.short)…)"
-        guard rewrite else {
+        guard record.touchesEncrypted else {
             if try !destination.hasBlob(layer) {
                 try destination.putBlob(layer, from: source.openRawBlob(layer))
             }
             return (layer, image.diffIDs[index])
         }
+        if let rewritten = record.rewritten {  // already in the destination (pass one)
+            var descriptor = Descriptor(mediaType: MediaType.ociLayerGzip, digest: rewritten.digest, size: rewritten.size)
+            descriptor.annotations = layer.annotations
+            return (descriptor, rewritten.diffID)
+        }
+        let label = "layer \(index + 1) (\(layer.digest.short)…)"
         let compression = try MediaType.layerCompression(layer.mediaType)
         var diffID = ""
         let stored = try destination.putBlob(mediaType: MediaType.ociLayerGzip) { sink in
@@ -30,7 +35,7 @@ struct LayerWriter {
             let plain = HashingSink(LayerCompression.gzip.compressing(sink, level: compressionLevel))
             let writer = TarWriter(sink: plain, options: TarWriterOptions(clampModificationTime: clampTime))
             while let entry = try reader.next() {
-                guard !analyzer.isEncrypted(entry) else { continue }
+                guard !processor.isEncrypted(entry) else { continue }
                 try writer.append(entry, content: entry.type == .regular ? reader.contentSource() : nil)
             }
             try writer.finish()

@@ -25,9 +25,9 @@ public struct SealedImageReader {
     }
 
     /// Reads the shield layer (the last one), checks that the measured config names exactly this
-    /// image's runtime layer, layers and index, and computes the measurement.
-    /// `blobTo`: where to store the encrypted blob, when the caller will verify it.
-    public func read(_ image: ResolvedImage, from source: any ImageSource, blobTo blobPath: String? = nil) throws -> SealedImage {
+    /// image's layers, runtime layer and index, that the blob layers between the runtime and the
+    /// shield layer are one per stream of the index, and computes the measurement.
+    public func read(_ image: ResolvedImage, from source: any ImageSource) throws -> SealedImage {
         let count = image.layers.count
         guard count >= 2 else {
             throw ArcaError(.invalidFormat, "\(source.name) is not a sealed image: it has \(count) layer(s), no runtime and shield layers")
@@ -41,12 +41,6 @@ public struct SealedImageReader {
                     configBytes = try reader.contentSource().readAll(limit: 1 << 20, what: entry.path)
                 case SealedLayout.indexPath:
                     indexBytes = try reader.contentSource().readAll(limit: ShieldFormat.maximumIndexSize, what: entry.path)
-                case SealedLayout.blobPath:
-                    if let blobPath {
-                        let sink = try FileSink(path: blobPath, permissions: [.ownerReadWrite])
-                        try reader.contentSource().copy(to: sink)
-                        try sink.finish()
-                    }
                 default: continue
                 }
             }
@@ -55,18 +49,24 @@ public struct SealedImageReader {
             throw ArcaError(.invalidFormat, "\(source.name) is not a sealed image: its last layer has no /\(SealedLayout.measuredConfigPath) and /\(SealedLayout.indexPath)")
         }
         let config = try MeasuredConfig.parse(configBytes, source: "/\(SealedLayout.measuredConfigPath)")
-        let diffIDs = image.diffIDs
-        guard config.runtime == diffIDs[count - 2].description else {
-            throw ArcaError(.integrity, "the runtime layer is \(diffIDs[count - 2]) but the measured config names \(config.runtime)")
-        }
-        guard config.layers == diffIDs[..<(count - 2)].map(\.description) else {
-            let first = zip(config.layers, diffIDs.map(\.description)).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-            throw ArcaError(.integrity, "the image's layers differ from those the measured config names"
-                + (first.map { " (layer \($0 + 1) first)" } ?? " (the layer count differs)"))
-        }
         let root = sha256Hex(indexBytes)
         guard config.shieldRoots == [root] else {
             throw ArcaError(.integrity, "shield index root is \(root), but the measured config names \(config.shieldRoots.joined(separator: ", "))")
+        }
+        // The stream table is public: it says how many blob layers sit before the shield layer.
+        let streams = try ShieldIndex.parseUnverified(indexBytes, masterKey: nil).streams.count
+        let diffIDs = image.diffIDs
+        guard count >= 2 + streams else {
+            throw ArcaError(.integrity, "the index names \(streams) streams but the image has only \(count) layers")
+        }
+        let runtimeLayer = count - 2 - streams
+        guard config.runtime == diffIDs[runtimeLayer].description else {
+            throw ArcaError(.integrity, "the runtime layer is \(diffIDs[runtimeLayer]) but the measured config names \(config.runtime)")
+        }
+        guard config.layers == diffIDs[..<runtimeLayer].map(\.description) else {
+            let first = zip(config.layers, diffIDs.map(\.description)).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+            throw ArcaError(.integrity, "the image's layers differ from those the measured config names"
+                + (first.map { " (layer \($0 + 1) first)" } ?? " (the layer count differs)"))
         }
         let measurement = try config.measurement()
         if let label = image.manifest.annotations?[SealedLayout.measurementLabel] ?? image.config.config?.labels?[SealedLayout.measurementLabel],
@@ -84,24 +84,47 @@ public struct SealedImageReader {
     public func verify(_ image: ResolvedImage, from source: any ImageSource, masterKey: MasterKey?) throws -> (SealedImage, VerifyReport) {
         let work = try FileSystem.makeTemporaryDirectory(prefix: "arca-verify")
         defer { try? FileSystem.removeTree(work) }
-        let blobPath = work + "/blob"
-        let sealed = try read(image, from: source, blobTo: masterKey == nil ? nil : blobPath)
+        let sealed = try read(image, from: source)
         let rootfs = work + "/rootfs"
         try FileSystem.makeDirectories(rootfs)
+        // The lower layers include the runtime and blob layers: the blobs land where arca-init finds them.
         _ = try scanner.extract(sealed.lowerImage, from: source, into: rootfs)
         guard let root = Hash256(hex: sealed.config.shieldRoots[0]) else {
             throw ArcaError(.invalidFormat, "shield root \(sealed.config.shieldRoots[0]) is not 64 hex digits")
         }
         let index = try ShieldIndex.parse(sealed.indexBytes, expectedRoot: root, masterKey: masterKey)
-        let open = { (entry: IndexEntry) -> any RandomAccessBytes in
-            FileBytes(adopting: try FileSystem.openBeneath(rootfs, entry.path), path: entry.path)
+        let open = { (path: String) -> any RandomAccessBytes in
+            FileBytes(adopting: try FileSystem.openBeneath(rootfs, path), path: path)
+        }
+        let blobs = try index.streams.map { stream -> any RandomAccessBytes in
+            do {
+                return try open("/" + SealedLayout.blobPath(streamIdHex: stream.streamId.hex))
+            } catch let error as ArcaError {
+                throw ArcaError(.integrity, "the blob of stream \(stream.streamId.hex.prefix(12))… is missing from the image: \(error.message)")
+            }
         }
         guard let masterKey else {
-            return (sealed, try verifyAuthenticated(index.publicEntries, open: open, chunkSize: Int(index.layout.chunkSize)))
+            try checkBlobHeaders(index, blobs: blobs)
+            return (sealed, try verifyAuthenticated(index.publicEntries, open: { try open($0.path) }, chunkSize: Int(index.layout.chunkSize)))
         }
-        let blob: (any RandomAccessBytes)? = FileSystem.exists(blobPath) ? try FileBytes(path: blobPath) : nil
-        let report = try ShieldReader(index: index, masterKey: masterKey, blob: blob).verify(authenticatedContent: open)
+        let report = try ShieldReader(index: index, masterKey: masterKey, blobs: blobs).verify(authenticatedContent: { try open($0.path) })
         return (sealed, report)
+    }
+
+    /// Without the key, each blob can still be checked for the header and size the index implies.
+    private func checkBlobHeaders(_ index: ShieldIndex, blobs: [any RandomAccessBytes]) throws {
+        for (k, blob) in blobs.enumerated() {
+            var header = [UInt8](repeating: 0, count: ShieldFormat.blobHeaderSize)
+            try header.withUnsafeMutableBytes { try blob.readExactly(at: 0, into: $0, what: "blob \(k) header") }
+            guard header == index.blobHeader(stream: k) else {
+                throw ArcaError(.integrity, "blob \(k) (stream \(index.streams[k].streamId.hex.prefix(12))…): its header differs from what the index expects")
+            }
+            var probe = [UInt8](repeating: 0, count: 2)
+            let got = try probe.withUnsafeMutableBytes { try blob.read(at: index.blobSize(stream: k) - 1, into: $0) }
+            guard got == 1 else {
+                throw ArcaError(.integrity, "blob \(k) (stream \(index.streams[k].streamId.hex.prefix(12))…) is not the \(index.blobSize(stream: k)) bytes the index expects")
+            }
+        }
     }
 
     /// Without the key only the authenticated entries can be checked: each chunk of each file

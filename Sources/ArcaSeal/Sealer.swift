@@ -25,11 +25,14 @@ public struct SealOptions: Sendable {
     public var compressionLevel: Int32
     public var parallelism: Int
     public var arcaVersion: String
+    /// The per-layer cache directory (created 0700), or nil for none.
+    public var cacheDirectory: String?
 
     public init(policy: ProtectionPolicy, masterKey: MasterKey, runtimeLayerTar: String, session: String? = nil,
                 keeperURL: String? = nil, keeperPin: String? = nil, allowedEvidence: [String] = [],
                 sourceDateEpoch: Int64? = nil, allowMissing: Bool = false, limits: ArchiveLimits = ArchiveLimits(),
-                compressionLevel: Int32 = 1, parallelism: Int = ProcessInfoLite.activeProcessorCount, arcaVersion: String) {
+                compressionLevel: Int32 = 1, parallelism: Int = ProcessInfoLite.activeProcessorCount, arcaVersion: String,
+                cacheDirectory: String? = nil) {
         self.policy = policy
         self.masterKey = masterKey
         self.runtimeLayerTar = runtimeLayerTar
@@ -43,6 +46,14 @@ public struct SealOptions: Sendable {
         self.compressionLevel = compressionLevel
         self.parallelism = parallelism
         self.arcaVersion = arcaVersion
+        self.cacheDirectory = cacheDirectory
+    }
+}
+
+extension SealOptions {
+    /// The default per-layer cache: `$XDG_CACHE_HOME/arca`, else `$HOME/.cache/arca` (nil without either).
+    public static func defaultCacheDirectory(environment: [String: String]) -> String? {
+        LayerCache.defaultRoot(environment: environment)
     }
 }
 
@@ -57,6 +68,10 @@ public struct SealResult: Sendable {
     public var rewrittenLayers: Int
     public var encryptedFiles: Int
     public var authenticatedFiles: Int
+    /// Layers taken from the cache, layers processed, and cache entries refused (and recomputed).
+    public var cacheHits: Int
+    public var cacheMisses: Int
+    public var cacheRejected: [String]
 }
 
 /// The sealing pipeline: native image in, confidential image out (ARCHITECTURE.md).
@@ -74,49 +89,54 @@ public struct Sealer {
         defer { try? FileSystem.removeTree(work) }
         let layout = try ChunkLayout(chunkSize: ChunkLayout.defaultChunkSize)
         let scanner = LayerScanner(limits: options.limits, progress: progress)
-        let analyzer = LayerAnalyzer(policy: options.policy, scanner: scanner, chunkLayout: layout, workDirectory: work)
+        let processor = LayerProcessor(policy: options.policy, scanner: scanner, chunkLayout: layout, masterKey: options.masterKey,
+                                       compressionLevel: options.compressionLevel, clampTime: options.sourceDateEpoch,
+                                       parallelism: options.parallelism,
+                                       blobLayerMediaType: destination.acceptedLayerCompressions == [.none] ? MediaType.dockerLayer : MediaType.ociLayer)
+        let cache = try options.cacheDirectory.map { try LayerCache(root: $0, masterKey: options.masterKey) }
+        let pass = PassOne(processor: processor, cache: cache, policy: try CanonicalJSON.encode(options.policy.rules),
+                           work: work, image: image, source: source, destination: destination)
 
-        // Pass one: every layer read once, in parallel; then the merged tree, in order.
+        // Pass one: every layer read once (or taken from the cache), in parallel; then the merged tree, in order.
         progress.begin("reading \(image.layers.count) layer\(image.layers.count == 1 ? "" : "s")", total: image.layers.reduce(0) { $0 + $1.size })
-        let analyses = try Parallel.map(image.layers.count, width: options.parallelism) { try analyzer.analyze($0, of: image, from: source) }
+        let outcomes = try Parallel.map(image.layers.count, width: options.parallelism) { try pass.run($0) }
         progress.end()
+        let records = outcomes.map(\.record)
         let builder = RootfsBuilder()
-        var digests: [ContentKey: [Hash256]] = [:]
-        var spills: [ContentKey: String] = [:]
-        for (index, analysis) in analyses.enumerated() {
+        for (index, record) in records.enumerated() {
             builder.beginLayer()
-            for (entry, offset) in analysis.entries { try builder.apply(entry, dataOffset: offset, layerIndex: index) }
-            digests.merge(analysis.digests) { $1 }
-            spills.merge(analysis.spills) { $1 }
+            for (entry, offset) in record.entries { try builder.apply(entry, dataOffset: offset, layerIndex: index) }
         }
         let rootfs = builder.rootfs()
         try checkEncryptedPathsExist(in: rootfs)
 
-        // The shield: index over the merged tree, encrypted content sealed into the blob.
-        let shield = try ShieldBuilder(policy: options.policy, masterKey: options.masterKey, chunkLayout: layout,
-                                       workDirectory: work, parallelism: options.parallelism)
-            .build(rootfs, digests: digests, spills: spills)
+        // The shield index over the merged tree; encrypted files name their layer's stream.
+        let shield = try ShieldBuilder(policy: options.policy, masterKey: options.masterKey, chunkLayout: layout).build(rootfs, records: records)
 
-        // Pass two: the image's layers (kept or rewritten), then the runtime layer and the shield layer.
-        let writer = LayerWriter(analyzer: analyzer, limits: options.limits, compressionLevel: options.compressionLevel,
+        // Pass two: kept layers copied as they are; rewrites pass one could not do.
+        let writer = LayerWriter(processor: processor, limits: options.limits, compressionLevel: options.compressionLevel,
                                  clampTime: options.sourceDateEpoch)
         let written = try Parallel.map(image.layers.count, width: options.parallelism) { index in
-            try writer.write(index, of: image, from: source, to: destination, rewrite: analyses[index].touchesEncrypted)
+            try writer.write(index, of: image, from: source, to: destination, record: records[index])
         }
         let time = options.sourceDateEpoch ?? 0
-        let runtime = try putTarLayer(options.runtimeLayerTar, to: destination)
+        let runtime = try putRuntimeLayer(options.runtimeLayerTar, cache: cache, to: destination)
+        let blobLayers = shield.streamLayers.map { layer -> (descriptor: Descriptor, diffID: Digest) in
+            let artifact = records[layer].blobLayer!
+            return (Descriptor(mediaType: processor.blobLayerMediaType, digest: artifact.digest, size: artifact.size), artifact.diffID)
+        }
         let config = measuredConfig(image, layers: written.map(\.diffID.description), runtime: runtime.diffID.description, root: shield.index.root.hex)
         let measurement = try config.measurement()
-        var files: [(path: String, content: FileContent)] = [
+        let files: [(path: String, content: FileContent)] = [
             (SealedLayout.measuredConfigPath, .bytes(try config.canonicalBytes())),
             (SealedLayout.indexPath, .bytes(shield.index.bytes)),
         ]
-        if let blob = shield.blobPath { files.insert((SealedLayout.blobPath, .file(blob)), at: 0) }
         let shieldLayer = try putFileLayer(files, directories: [".arca", ".arca/root", ".arca/shield"], to: destination, modificationTime: time)
 
-        let layers = written.map(\.descriptor) + [runtime.descriptor, shieldLayer.descriptor]
-        let diffIDs = written.map(\.diffID) + [runtime.diffID, shieldLayer.diffID]
-        let configBytes = try sealedImageConfig(image, diffIDs: diffIDs, measurement: measurement)
+        let added = [runtime] + blobLayers + [shieldLayer]
+        let layers = written.map(\.descriptor) + added.map(\.descriptor)
+        let diffIDs = written.map(\.diffID) + added.map(\.diffID)
+        let configBytes = try sealedImageConfig(image, diffIDs: diffIDs, blobLayers: blobLayers.count, measurement: measurement)
         let configDescriptor = Descriptor(mediaType: MediaType.ociConfig, digest: .sha256(of: configBytes), size: Int64(configBytes.count))
         if try !destination.hasBlob(configDescriptor) {
             try destination.putBlob(configDescriptor, from: MemorySource(configBytes))
@@ -131,10 +151,13 @@ public struct Sealer {
         try destination.putImage(manifestBytes: manifestBytes, manifestDescriptor: manifestDescriptor, image: sealedImage)
         try destination.commit()
 
-        let rewritten = analyses.filter(\.touchesEncrypted).count
+        let rewritten = records.filter(\.touchesEncrypted).count
         return SealResult(manifest: manifestDescriptor, measurement: measurement, measuredConfig: config,
-                          session: session(config, measurement: measurement), keptLayers: analyses.count - rewritten,
-                          rewrittenLayers: rewritten, encryptedFiles: shield.encryptedFiles, authenticatedFiles: shield.authenticatedFiles)
+                          session: session(config, measurement: measurement), keptLayers: records.count - rewritten,
+                          rewrittenLayers: rewritten, encryptedFiles: shield.encryptedFiles, authenticatedFiles: shield.authenticatedFiles,
+                          cacheHits: outcomes.filter { $0.status == .hit }.count,
+                          cacheMisses: outcomes.filter { $0.status != .hit }.count,
+                          cacheRejected: outcomes.compactMap(\.rejected))
     }
 
     /// `--encrypt` of a path the image does not have is most likely a typo: an error unless allowed.
@@ -170,7 +193,7 @@ public struct Sealer {
 
     /// The sealed image's config: `arca-init` as the entrypoint (the service's own command is in the
     /// measured config and the session), labels naming the measurement, the new layers' diff_ids.
-    private func sealedImageConfig(_ image: ResolvedImage, diffIDs: [Digest], measurement: String) throws -> [UInt8] {
+    private func sealedImageConfig(_ image: ResolvedImage, diffIDs: [Digest], blobLayers: Int, measurement: String) throws -> [UInt8] {
         var config = image.config
         var container = config.config ?? ContainerConfig()
         container.entrypoint = [SealedLayout.arcaInitPath]
@@ -183,7 +206,9 @@ public struct Sealer {
         if let epoch = options.sourceDateEpoch {
             config.created = Self.rfc3339(epoch)
         }
-        let createdBy = ["arca seal: runtime layer (arca-init)", "arca seal: shield layer (index, encrypted content, measured config)"]
+        let createdBy = ["arca seal: runtime layer (arca-init)"]
+            + Array(repeating: "arca seal: blob layer (encrypted content of one source layer)", count: blobLayers)
+            + ["arca seal: shield layer (index, measured config)"]
         var history = config.history ?? []
         for line in createdBy {
             history.append(History(created: config.created, createdBy: line, author: nil, comment: nil, emptyLayer: nil))
@@ -212,6 +237,42 @@ public struct Sealer {
                                environment: environment, workingDir: service.workingDir.isEmpty ? nil : service.workingDir,
                                user: service.user.isEmpty ? nil : service.user, volumes: volumes.map(\.name), images: ["main"])],
             volumes: volumes, security: Security(allowedEvidence: options.allowedEvidence), keys: ["main": keyHex])
+    }
+
+    /// The runtime layer, compressed once per runtime and gzip level when there is a cache (its
+    /// entry is keyed by the tar's SHA-256 and checked by digest when copied, like a layer's).
+    private func putRuntimeLayer(_ path: String, cache: LayerCache?, to destination: any ImageDestination) throws -> (descriptor: Descriptor, diffID: Digest) {
+        guard let cache else { return try putTarLayer(path, to: destination) }
+        let hashing = HashingSink()
+        try FileSource(path: path).copy(to: hashing)
+        let key = LayerCache.key(layerDigest: "runtime sha256:" + hashing.hexDigest(), diffID: "", mediaType: MediaType.ociLayerGzip,
+                                 policy: [], keyID: options.masterKey.id, chunkSize: 0, compressionLevel: options.compressionLevel, clampTime: nil)
+        if case .hit(let record) = cache.load(key), let artifact = record.rewritten {
+            let descriptor = Descriptor(mediaType: MediaType.ociLayerGzip, digest: artifact.digest, size: artifact.size)
+            do {
+                if try !destination.hasBlob(descriptor) {
+                    try destination.putBlob(descriptor, from: FileSource(path: cache.directory(key) + "/rewritten.tar.gz"))
+                }
+                return (descriptor, artifact.diffID)
+            } catch is ArcaError {
+                cache.evict(key)
+            }
+        }
+        let staging = try cache.makeStaging()
+        defer { try? FileSystem.removeTree(staging) }
+        let compressed = HashingSink(try FileSink(path: staging + "/rewritten.tar.gz", permissions: [.ownerReadWrite], exclusive: true))
+        let plain = HashingSink(LayerCompression.gzip.compressing(compressed, level: options.compressionLevel))
+        try FileSource(path: path).copy(to: plain)
+        try plain.finish()
+        var record = LayerRecord()
+        record.rewritten = LayerArtifact(digest: Digest(sha256Hex: compressed.hexDigest()), size: compressed.count,
+                                         diffID: Digest(sha256Hex: plain.hexDigest()))
+        let descriptor = Descriptor(mediaType: MediaType.ociLayerGzip, digest: record.rewritten!.digest, size: compressed.count)
+        if try !destination.hasBlob(descriptor) {
+            try destination.putBlob(descriptor, from: FileSource(path: staging + "/rewritten.tar.gz"))
+        }
+        try cache.commit(record, key: key, staging: staging)
+        return (descriptor, record.rewritten!.diffID)
     }
 
     /// Compresses a prebuilt uncompressed tar into a layer; returns its descriptor and diff_id.

@@ -3,27 +3,29 @@ import ArcaCore
 import ArcaCrypto
 import ArcaShield
 
-/// The sealed form of the merged tree: the shield index and, when something is encrypted, the blob.
+/// The shield of the merged tree: its index, and which layers' streams it uses.
 struct BuiltShield {
     var index: SealedIndex
-    /// The blob file (in the work directory), or nil when nothing is encrypted.
-    var blobPath: String?
+    /// The layers whose streams the index names, in stream-table order (one blob layer each).
+    var streamLayers: [Int]
     var encryptedFiles: Int
     var authenticatedFiles: Int
 }
 
-/// Turns the merged tree into index entries (authenticated or encrypted by the policy) and seals
-/// the encrypted content, with the chunks sealed on every core (the result does not depend on it).
+/// Turns the merged tree into index entries (authenticated or encrypted by the policy). The
+/// encrypted content was sealed per layer in pass one: an encrypted file names the stream of
+/// the layer its bytes came from.
 struct ShieldBuilder {
     let policy: ProtectionPolicy
     let masterKey: MasterKey
     let chunkLayout: ChunkLayout
-    let workDirectory: String
-    let parallelism: Int
 
-    func build(_ rootfs: Rootfs, digests: [ContentKey: [Hash256]], spills: [ContentKey: String]) throws -> BuiltShield {
+    func build(_ rootfs: Rootfs, records: [LayerRecord]) throws -> BuiltShield {
         var entries: [IndexEntry] = []
-        var contents: [String: FileBytes] = [:]
+        var streams: [StreamInfo] = []
+        var streamLayers: [Int] = []
+        var streamOfLayer: [Int: UInt32] = [:]
+        var streamOfId: [Hash256: UInt32] = [:]
         for item in rootfs.items {
             let path = absolute(item.path)
             let node = item.node
@@ -36,14 +38,32 @@ struct ShieldBuilder {
                 deviceMajor: node.deviceMajor, deviceMinor: node.deviceMinor,
                 xattrs: node.xattrs.keys.sorted().map { ExtendedAttribute(name: $0, value: node.xattrs[$0]!) })
             if node.type == .regular, case .layer(let layer, let offset, _) = node.content {
-                let key = ContentKey(layer: layer, offset: offset)
+                let record = records[layer]
                 if protection == .encrypted {
-                    guard let spill = spills[key] else {
+                    guard let streamOffset = record.streamOffsets[offset] else {
                         throw ArcaError(.invalidFormat, "\(path) is encrypted but its bytes were not set aside (it was stored outside the encrypted region and linked into it)")
                     }
-                    contents[path] = try FileBytes(path: spill)
+                    if entry.size > 0 {
+                        guard let stream = record.stream else {
+                            throw ArcaError(.invalidFormat, "\(path): layer \(layer + 1) has no stream for its encrypted bytes")
+                        }
+                        if streamOfLayer[layer] == nil {
+                            // Equal streams (same bytes under the same key) are one stream, one blob.
+                            if let known = streamOfId[stream.streamId] {
+                                streamOfLayer[layer] = known
+                            } else {
+                                let number = UInt32(streams.count)
+                                streams.append(stream)
+                                streamLayers.append(layer)
+                                streamOfId[stream.streamId] = number
+                                streamOfLayer[layer] = number
+                            }
+                        }
+                        entry.stream = streamOfLayer[layer]!
+                        entry.streamOffset = streamOffset
+                    }
                 } else {
-                    guard let chunkDigests = digests[key] else {
+                    guard let chunkDigests = record.digests[offset] else {
                         throw ArcaError(.invalidFormat, "\(path) is authenticated but its bytes lie in the encrypted region (a hardlink across the boundary); move it or change the policy")
                     }
                     entry.chunkDigests = chunkDigests
@@ -53,55 +73,8 @@ struct ShieldBuilder {
         }
         addMountpoints(to: &entries)
         entries.sort { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
-        return try seal(entries, contents: contents)
-    }
-
-    private func seal(_ entries: [IndexEntry], contents: [String: FileBytes]) throws -> BuiltShield {
-        let plan = try ShieldPlan(entries: entries, chunkSize: chunkLayout.chunkSize)
-        let chunkSize = chunkLayout.chunkSize
-        let read: (IndexEntry, UInt64, UnsafeMutableRawBufferPointer) throws -> Void = { entry, offset, destination in
-            guard let content = contents[entry.path] else { throw ArcaError(.notFound, "no content for \(entry.path)") }
-            try content.readExactly(at: offset, into: destination, what: "content of \(entry.path)")
-        }
-        // Chunks are independent: hash them, then seal them, in batches spread over the cores.
-        let batch = 64
-        let batches = Int((plan.chunkCount + UInt64(batch) - 1) / UInt64(batch))
-        let chunkDigests = try Parallel.map(batches, width: parallelism) { b -> [Hash256] in
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
-            defer { buffer.deallocate() }
-            return try (UInt64(b * batch)..<min(UInt64((b + 1) * batch), plan.chunkCount)).map { j in
-                try plan.assembleChunk(j, into: buffer, read: read)
-                return plan.chunkDigest(UnsafeRawBufferPointer(buffer))
-            }
-        }.flatMap { $0 }
-        let sealer = try plan.sealer(masterKey: masterKey, chunkDigests: chunkDigests)
-        var blobPath: String?
-        if sealer.hasBlob {
-            let path = workDirectory + "/shield.blob"
-            let sink = try FileSink(path: path, permissions: [.ownerReadWrite], exclusive: true)
-            try sink.write(sealer.blobHeader)
-            for start in stride(from: 0, to: batches, by: parallelism * 4) {
-                let sealedBatches = try Parallel.map(min(parallelism * 4, batches - start), width: parallelism) { offset -> [UInt8] in
-                    let b = start + offset
-                    let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
-                    defer { plain.deallocate() }
-                    let range = UInt64(b * batch)..<min(UInt64((b + 1) * batch), plan.chunkCount)
-                    var out = [UInt8](repeating: 0, count: range.count * sealer.sealedChunkSize)
-                    try out.withUnsafeMutableBytes { all in
-                        for (position, j) in range.enumerated() {
-                            try plan.assembleChunk(j, into: plain, read: read)
-                            let slot = UnsafeMutableRawBufferPointer(rebasing: all[(position * sealer.sealedChunkSize)...].prefix(sealer.sealedChunkSize))
-                            try sealer.seal(chunk: j, plaintext: UnsafeRawBufferPointer(plain), into: slot)
-                        }
-                    }
-                    return out
-                }
-                for sealed in sealedBatches { try sink.write(sealed) }
-            }
-            try sink.finish()
-            blobPath = path
-        }
-        return BuiltShield(index: try sealer.makeIndex(), blobPath: blobPath,
+        let index = try ShieldIndexBuilder.build(entries: entries, streams: streams, masterKey: masterKey, chunkSize: chunkLayout.chunkSize)
+        return BuiltShield(index: index, streamLayers: streamLayers,
                            encryptedFiles: entries.filter(\.isEncryptedRegular).count,
                            authenticatedFiles: entries.filter { $0.type == .regular && $0.protection == .authenticated }.count)
     }

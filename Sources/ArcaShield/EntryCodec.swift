@@ -29,7 +29,9 @@ enum EntryCodec {
         if entry.type == .regular {
             switch entry.protection {
             case .authenticated: for digest in entry.chunkDigests { out.hash(digest) }
-            case .encrypted: out.u64(entry.streamOffset)
+            case .encrypted:
+                out.u32(entry.stream)
+                out.u64(entry.streamOffset)
             }
         }
     }
@@ -87,6 +89,7 @@ enum EntryCodec {
                 entry.chunkDigests.reserveCapacity(count)
                 for _ in 0..<count { entry.chunkDigests.append(try reader.hash("chunk digest")) }
             case .encrypted:
+                entry.stream = try reader.u32("stream number")
                 entry.streamOffset = try reader.u64("stream offset")
             }
         }
@@ -146,8 +149,8 @@ enum EntryCodec {
         guard entry.chunkDigests.count == expectedDigests else {
             throw bad("\(entry.chunkDigests.count) chunk digests for \(entry.size) bytes, expected \(expectedDigests)")
         }
-        guard entry.isEncryptedRegular || entry.streamOffset == 0 else {
-            throw bad("stream offset \(entry.streamOffset) on an entry without blob content")
+        guard entry.isEncryptedRegular || (entry.stream == 0 && entry.streamOffset == 0) else {
+            throw bad("stream \(entry.stream) offset \(entry.streamOffset) on an entry without blob content")
         }
     }
 

@@ -1,13 +1,36 @@
 import ArcaCore
 import ArcaCrypto
 
-/// The fixed 72-byte index header (FORMAT.md §5).
+/// One stream (blob) as the index names it: public chunk count and identity, and the exact
+/// plaintext size, which is only known once the encrypted section is open (0 while locked).
+public struct StreamInfo: Hashable, Sendable {
+    public let chunkCount: UInt64
+    public let streamId: Hash256
+    /// Exact plaintext bytes of the stream; 0 in a locked index.
+    public let size: UInt64
+
+    public init(chunkCount: UInt64, streamId: Hash256, size: UInt64) {
+        self.chunkCount = chunkCount
+        self.streamId = streamId
+        self.size = size
+    }
+}
+
+/// The fixed 40-byte index header and the stream table after it (FORMAT.md §5).
 struct IndexHeader: Equatable {
     var layout: ChunkLayout
     var publicLength: UInt64
     var encryptedLength: UInt64
-    var blobChunkCount: UInt64
-    var streamId: Hash256
+    /// `(chunkCount, streamId)` per stream, in table order.
+    var streams: [(chunkCount: UInt64, streamId: Hash256)]
+
+    static func == (a: IndexHeader, b: IndexHeader) -> Bool {
+        a.layout == b.layout && a.publicLength == b.publicLength && a.encryptedLength == b.encryptedLength
+            && a.streams.elementsEqual(b.streams) { $0.chunkCount == $1.chunkCount && $0.streamId == $1.streamId }
+    }
+
+    /// Bytes of header plus stream table.
+    var encodedSize: Int { ShieldFormat.indexHeaderSize + streams.count * ShieldFormat.streamRowSize }
 
     func encode() -> [UInt8] {
         var out = ByteWriter()
@@ -17,12 +40,20 @@ struct IndexHeader: Equatable {
         out.u32(UInt32(layout.chunkSize))
         out.u64(publicLength)
         out.u64(encryptedLength)
-        out.u64(blobChunkCount)
-        out.hash(streamId)
+        out.u32(UInt32(streams.count))
+        out.u32(0)
+        for stream in streams {
+            out.u64(stream.chunkCount)
+            out.hash(stream.streamId)
+        }
         return out.bytes
     }
 
+    /// Decodes the header and stream table from the start of `bytes` (the whole index).
     static func decode(_ bytes: [UInt8]) throws -> IndexHeader {
+        guard bytes.count >= ShieldFormat.indexHeaderSize else {
+            throw ArcaError(.invalidFormat, "index header is truncated: \(bytes.count) of \(ShieldFormat.indexHeaderSize) bytes")
+        }
         var reader = ByteReader(bytes, place: "index header")
         guard try reader.raw(8, "magic").elementsEqual(ShieldFormat.indexMagic) else {
             throw ArcaError(.invalidFormat, "index header: magic is not ARCASHIX (not a shield index)")
@@ -35,13 +66,33 @@ struct IndexHeader: Equatable {
         let chunkSize = try reader.u32("chunk size")
         let layout: ChunkLayout
         do { layout = try ChunkLayout(chunkSize: Int(chunkSize)) } catch let error as ArcaError { throw reader.fail(error.message) }
-        return IndexHeader(layout: layout, publicLength: try reader.u64("public section length"),
-                           encryptedLength: try reader.u64("encrypted section length"),
-                           blobChunkCount: try reader.u64("blob chunk count"), streamId: try reader.hash("stream id"))
+        let publicLength = try reader.u64("public section length")
+        let encryptedLength = try reader.u64("encrypted section length")
+        let count = Int(try reader.u32("stream count"))
+        guard try reader.u32("reserved field") == 0 else { throw reader.fail("second reserved field is not zero") }
+        guard count <= ShieldFormat.maximumStreams else {
+            throw reader.fail("\(count) streams, over the \(ShieldFormat.maximumStreams) limit")
+        }
+        reader.place = "stream table"
+        guard count <= reader.remaining / ShieldFormat.streamRowSize else {
+            throw reader.fail("\(count) rows do not fit in the \(reader.remaining) bytes left")
+        }
+        var streams: [(chunkCount: UInt64, streamId: Hash256)] = []
+        var seen = Set<Hash256>()
+        for k in 0..<count {
+            let chunkCount = try reader.u64("chunk count of stream \(k)")
+            let id = try reader.hash("stream id of stream \(k)")
+            guard chunkCount >= 1, chunkCount <= ChunkCodec.maximumChunkCount else {
+                throw reader.fail("stream \(k) has \(chunkCount) chunks, not within 1…\(ChunkCodec.maximumChunkCount)")
+            }
+            guard seen.insert(id).inserted else { throw reader.fail("stream \(k) repeats the id of an earlier stream") }
+            streams.append((chunkCount, id))
+        }
+        return IndexHeader(layout: layout, publicLength: publicLength, encryptedLength: encryptedLength, streams: streams)
     }
 }
 
-/// The fixed 64-byte blob header (FORMAT.md §4).
+/// The fixed 64-byte header of a blob (FORMAT.md §4).
 enum BlobHeader {
     static func encode(layout: ChunkLayout, chunkCount: UInt64, streamId: Hash256) -> [UInt8] {
         var out = ByteWriter()
@@ -64,5 +115,10 @@ enum BlobHeader {
             return name
         }
         return nil
+    }
+
+    /// Bytes of a blob of `chunkCount` chunks.
+    static func blobSize(layout: ChunkLayout, chunkCount: UInt64) -> UInt64 {
+        UInt64(ShieldFormat.blobHeaderSize) + chunkCount * UInt64(layout.chunkSize + ChunkCodec.tagSize)
     }
 }

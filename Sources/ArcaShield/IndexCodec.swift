@@ -4,16 +4,16 @@ import ArcaCrypto
 /// Builds the canonical index bytes (FORMAT.md §5) from validated, sorted entries.
 enum IndexCodec {
     static func build(layout: ChunkLayout, publicEntries: [IndexEntry], encryptedEntries: [IndexEntry],
-                      streamSize: UInt64, blobChunkCount: UInt64, streamId: Hash256, keys: KeySchedule) throws -> [UInt8] {
+                      streams: [StreamInfo], keys: KeySchedule) throws -> [UInt8] {
         var publicSection = ByteWriter()
         publicSection.u32(UInt32(publicEntries.count))
         for entry in publicEntries { EntryCodec.encode(entry, to: &publicSection) }
 
         var plaintext: [UInt8] = []
-        if !encryptedEntries.isEmpty {
+        if !encryptedEntries.isEmpty || !streams.isEmpty {
             var body = ByteWriter()
             body.u64(0) // U, patched below
-            body.u64(streamSize)
+            for stream in streams { body.u64(stream.size) }
             body.u32(UInt32(encryptedEntries.count))
             for entry in encryptedEntries { EntryCodec.encode(entry, to: &body) }
             let used = body.bytes.count
@@ -23,7 +23,8 @@ enum IndexCodec {
         }
         let encryptedLength = plaintext.isEmpty ? 0 : 32 + plaintext.count + ChunkCodec.tagSize
         let header = IndexHeader(layout: layout, publicLength: UInt64(publicSection.bytes.count),
-                                 encryptedLength: UInt64(encryptedLength), blobChunkCount: blobChunkCount, streamId: streamId)
+                                 encryptedLength: UInt64(encryptedLength),
+                                 streams: streams.map { ($0.chunkCount, $0.streamId) })
         var index = header.encode() + publicSection.bytes
         guard index.count + encryptedLength <= ShieldFormat.maximumIndexSize else {
             throw ArcaError(.limitExceeded, "the index would be \(formatBytes(index.count + encryptedLength)), over the \(formatBytes(ShieldFormat.maximumIndexSize)) limit")

@@ -55,13 +55,15 @@ public struct IndexEntry: Hashable, Sendable {
     public var xattrs: [ExtendedAttribute]
     /// Authenticated regular files: the SHA-256 of each plaintext chunk, `ceil(size / C)` of them.
     public var chunkDigests: [Hash256]
-    /// Encrypted regular files: where the content starts in the blob stream (set by the writer).
+    /// Encrypted regular files: which stream (blob) of the index holds the content.
+    public var stream: UInt32
+    /// Encrypted regular files: where the content starts in that stream.
     public var streamOffset: UInt64
 
     public init(path: String, type: EntryType, protection: ProtectionClass = .authenticated,
                 mode: UInt32 = 0o644, uid: UInt32 = 0, gid: UInt32 = 0, mtime: Timestamp = Timestamp(seconds: 0),
                 size: UInt64 = 0, linkTarget: String = "", deviceMajor: UInt32 = 0, deviceMinor: UInt32 = 0,
-                xattrs: [ExtendedAttribute] = [], chunkDigests: [Hash256] = [], streamOffset: UInt64 = 0) {
+                xattrs: [ExtendedAttribute] = [], chunkDigests: [Hash256] = [], stream: UInt32 = 0, streamOffset: UInt64 = 0) {
         self.path = path
         self.type = type
         self.protection = protection
@@ -75,10 +77,11 @@ public struct IndexEntry: Hashable, Sendable {
         self.deviceMinor = deviceMinor
         self.xattrs = xattrs
         self.chunkDigests = chunkDigests
+        self.stream = stream
         self.streamOffset = streamOffset
     }
 
-    /// True for entries whose content lives in the blob stream.
+    /// True for entries whose content lives in a blob stream.
     public var isEncryptedRegular: Bool { type == .regular && protection == .encrypted }
 }
 

@@ -1,12 +1,16 @@
 import ArcaCore
 
-/// Constants and limits of shield format version 1 (docs/FORMAT.md §5).
+/// Constants and limits of shield format version 2 (docs/FORMAT.md §5).
 public enum ShieldFormat {
-    public static let version: UInt16 = 1
+    public static let version: UInt16 = 2
     static let indexMagic = Array("ARCASHIX".utf8)
     static let blobMagic = Array("ARCASBLB".utf8)
-    /// Bytes of the index header.
-    public static let indexHeaderSize = 72
+    /// Bytes of the fixed index header (the stream table follows it).
+    public static let indexHeaderSize = 40
+    /// Bytes of one stream-table row: `u64 chunkCount ‖ streamId`.
+    public static let streamRowSize = 40
+    /// The most streams (blobs) one index may name.
+    public static let maximumStreams = 4096
     /// Bytes of the blob header.
     public static let blobHeaderSize = 64
 

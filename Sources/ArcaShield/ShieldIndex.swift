@@ -9,9 +9,8 @@ public struct ShieldIndex: Sendable {
     /// SHA-256 of the index bytes: the value the measurement takes.
     public let root: Hash256
     public let layout: ChunkLayout
-    /// Number of chunks in the blob; 0 when the shield has no blob.
-    public let blobChunkCount: UInt64
-    public let streamId: Hash256
+    /// The streams (one blob each), in table order: chunk count and id always, size once unlocked.
+    public let streams: [StreamInfo]
     /// The `authenticated` entries, sorted by path.
     public let publicEntries: [IndexEntry]
     /// The `encrypted` entries, sorted by path; empty when locked or when there are none.
@@ -20,8 +19,6 @@ public struct ShieldIndex: Sendable {
     public let hasEncryptedSection: Bool
     /// True when the encrypted section exists and was not opened (no key given).
     public let isLocked: Bool
-    /// Exact plaintext length of the blob stream (0 while locked).
-    public let streamSize: UInt64
 
     /// Parses `bytes` after checking that their SHA-256 is `expectedRoot` (the measured root).
     /// With `masterKey`, also opens and checks the encrypted section.
@@ -43,44 +40,35 @@ public struct ShieldIndex: Sendable {
         guard bytes.count <= ShieldFormat.maximumIndexSize else {
             throw ArcaError(.limitExceeded, "index is \(formatBytes(bytes.count)), over the \(formatBytes(ShieldFormat.maximumIndexSize)) limit")
         }
-        guard bytes.count >= ShieldFormat.indexHeaderSize else {
-            throw ArcaError(.invalidFormat, "index header is truncated: \(bytes.count) of \(ShieldFormat.indexHeaderSize) bytes")
-        }
-        let header = try IndexHeader.decode(Array(bytes[..<ShieldFormat.indexHeaderSize]))
-        let available = UInt64(bytes.count - ShieldFormat.indexHeaderSize)
+        let header = try IndexHeader.decode(bytes)
+        let headerEnd = header.encodedSize
+        let available = UInt64(bytes.count - headerEnd)
         guard header.publicLength <= available, header.encryptedLength <= available - header.publicLength else {
             throw ArcaError(.invalidFormat, "index is truncated: header promises \(header.publicLength) public and \(header.encryptedLength) encrypted bytes, \(available) follow")
         }
         guard header.publicLength + header.encryptedLength == available else {
             throw ArcaError(.invalidFormat, "index has \(available - header.publicLength - header.encryptedLength) bytes after its last section")
         }
-        guard header.blobChunkCount <= ChunkCodec.maximumChunkCount else {
-            throw ArcaError(.limitExceeded, "index header: blob chunk count \(header.blobChunkCount) is over the \(ChunkCodec.maximumChunkCount) limit")
-        }
-        guard header.blobChunkCount > 0 || header.streamId == .zero else {
-            throw ArcaError(.invalidFormat, "index header: stream id is set but there is no blob")
-        }
-        guard header.blobChunkCount == 0 || header.encryptedLength > 0 else {
-            throw ArcaError(.invalidFormat, "index header: \(header.blobChunkCount) blob chunks but no encrypted section")
+        guard header.streams.isEmpty || header.encryptedLength > 0 else {
+            throw ArcaError(.invalidFormat, "index header: \(header.streams.count) streams but no encrypted section")
         }
         let layout = header.layout
-        let publicEnd = ShieldFormat.indexHeaderSize + Int(header.publicLength)
-        var reader = ByteReader(bytes, from: ShieldFormat.indexHeaderSize, to: publicEnd, place: "public section")
+        let publicEnd = headerEnd + Int(header.publicLength)
+        var reader = ByteReader(bytes, from: headerEnd, to: publicEnd, place: "public section")
         let publicEntries = try parseEntries(&reader, section: "public", protection: .authenticated, layout: layout)
         try reader.expectEnd("the public entries")
 
         var encrypted: [IndexEntry] = []
-        var streamSize: UInt64 = 0
+        var streams = header.streams.map { StreamInfo(chunkCount: $0.chunkCount, streamId: $0.streamId, size: 0) }
         let locked = header.encryptedLength > 0 && masterKey == nil
         if header.encryptedLength > 0, let masterKey {
-            (encrypted, streamSize) = try openEncryptedSection(bytes, aadEnd: publicEnd, header: header, keys: KeySchedule(masterKey: masterKey))
+            (encrypted, streams) = try openEncryptedSection(bytes, aadEnd: publicEnd, header: header, keys: KeySchedule(masterKey: masterKey))
         }
         try checkHardlinks(publicEntries, section: "public")
         try checkHardlinks(encrypted, section: "encrypted")
         try checkDisjoint(publicEntries, encrypted)
-        return ShieldIndex(root: root, layout: layout, blobChunkCount: header.blobChunkCount,
-                           streamId: header.streamId, publicEntries: publicEntries, encryptedEntries: encrypted,
-                           hasEncryptedSection: header.encryptedLength > 0, isLocked: locked, streamSize: streamSize)
+        return ShieldIndex(root: root, layout: layout, streams: streams, publicEntries: publicEntries, encryptedEntries: encrypted,
+                           hasEncryptedSection: header.encryptedLength > 0, isLocked: locked)
     }
 
     private static func parseEntries(_ reader: inout ByteReader, section: String, protection: ProtectionClass,
@@ -113,7 +101,7 @@ public struct ShieldIndex: Sendable {
     }
 
     private static func openEncryptedSection(_ bytes: [UInt8], aadEnd: Int, header: IndexHeader,
-                                             keys: KeySchedule) throws -> ([IndexEntry], UInt64) {
+                                             keys: KeySchedule) throws -> ([IndexEntry], [StreamInfo]) {
         let start = aadEnd
         guard header.encryptedLength >= UInt64(32 + 4096 + ChunkCodec.tagSize) else {
             throw ArcaError(.invalidFormat, "encrypted section is \(header.encryptedLength) bytes, shorter than the \(32 + 4096 + ChunkCodec.tagSize)-byte minimum")
@@ -132,30 +120,45 @@ public struct ShieldIndex: Sendable {
         }
         var reader = ByteReader(plaintext, place: "encrypted section")
         let used = try reader.u64("used length")
-        guard used >= 20, used <= UInt64(plaintext.count), ShieldFormat.paddedLength(Int(used)) == plaintext.count else {
+        let minimum = UInt64(12 + 8 * header.streams.count)
+        guard used >= minimum, used <= UInt64(plaintext.count), ShieldFormat.paddedLength(Int(used)) == plaintext.count else {
             throw reader.fail("used length \(used) does not match the padded length \(plaintext.count)")
         }
-        let streamSize = try reader.u64("stream size")
         reader = ByteReader(plaintext, from: reader.offset, to: Int(used), place: "encrypted section")
+        var streams: [StreamInfo] = []
+        for (k, row) in header.streams.enumerated() {
+            let size = try reader.u64("size of stream \(k)")
+            guard header.layout.chunkCount(size: size) == row.chunkCount else {
+                throw reader.fail("a \(size)-byte stream \(k) needs \(header.layout.chunkCount(size: size)) chunks, the stream table says \(row.chunkCount)")
+            }
+            streams.append(StreamInfo(chunkCount: row.chunkCount, streamId: row.streamId, size: size))
+        }
         let entries = try parseEntries(&reader, section: "encrypted", protection: .encrypted, layout: header.layout)
         try reader.expectEnd("the encrypted entries")
         let padding = plaintext.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[Int(used)...]) }
         guard ConstantTime.isZero(padding) else { throw ArcaError(.invalidFormat, "encrypted section: padding is not zero") }
+        try checkStreamRanges(entries, streams: streams)
+        return (entries, streams)
+    }
 
-        var next: UInt64 = 0
+    /// Every encrypted file with content lies inside its stream (files may leave gaps: a stream
+    /// holds a layer's encrypted files, some of which a later layer replaced or removed).
+    static func checkStreamRanges(_ entries: [IndexEntry], streams: [StreamInfo]) throws {
         for entry in entries where entry.isEncryptedRegular {
-            guard entry.streamOffset == next else {
-                throw ArcaError(.invalidFormat, "encrypted entry \(entry.path): stream offset \(entry.streamOffset), expected \(next)")
+            guard entry.size > 0 else {
+                guard entry.stream == 0, entry.streamOffset == 0 else {
+                    throw ArcaError(.invalidFormat, "encrypted entry \(entry.path): empty, but it names stream \(entry.stream) offset \(entry.streamOffset)")
+                }
+                continue
             }
-            next += entry.size // each ≤ 2^40 and ≤ 2^22 entries: no overflow
+            guard Int(entry.stream) < streams.count else {
+                throw ArcaError(.invalidFormat, "encrypted entry \(entry.path): stream \(entry.stream), but the index has \(streams.count) streams")
+            }
+            let size = streams[Int(entry.stream)].size
+            guard entry.size <= size, entry.streamOffset <= size - entry.size else {
+                throw ArcaError(.invalidFormat, "encrypted entry \(entry.path): bytes \(entry.streamOffset)+\(entry.size) lie outside the \(size)-byte stream \(entry.stream)")
+            }
         }
-        guard next == streamSize else {
-            throw ArcaError(.invalidFormat, "encrypted section: files hold \(next) bytes but the stream size is \(streamSize)")
-        }
-        guard header.layout.chunkCount(size: streamSize) == header.blobChunkCount else {
-            throw ArcaError(.invalidFormat, "encrypted section: a \(streamSize)-byte stream needs \(header.layout.chunkCount(size: streamSize)) chunks, the header says \(header.blobChunkCount)")
-        }
-        return (entries, streamSize)
     }
 
     private static func checkHardlinks(_ entries: [IndexEntry], section: String) throws {
@@ -205,13 +208,13 @@ public struct ShieldIndex: Sendable {
         return merged
     }
 
-    /// The exact size of the blob this index expects (0 when it has none).
-    public var blobSize: UInt64 {
-        blobChunkCount == 0 ? 0 : UInt64(ShieldFormat.blobHeaderSize) + blobChunkCount * UInt64(layout.chunkSize + ChunkCodec.tagSize)
+    /// The exact size of the blob of stream `k`.
+    public func blobSize(stream k: Int) -> UInt64 {
+        BlobHeader.blobSize(layout: layout, chunkCount: streams[k].chunkCount)
     }
 
-    /// The 64 header bytes the blob must start with.
-    public var blobHeader: [UInt8] {
-        BlobHeader.encode(layout: layout, chunkCount: blobChunkCount, streamId: streamId)
+    /// The 64 header bytes the blob of stream `k` must start with.
+    public func blobHeader(stream k: Int) -> [UInt8] {
+        BlobHeader.encode(layout: layout, chunkCount: streams[k].chunkCount, streamId: streams[k].streamId)
     }
 }

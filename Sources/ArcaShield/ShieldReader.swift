@@ -8,58 +8,72 @@ import ArcaCrypto
 /// per blob chunk it touches and decrypts only those chunks; nothing is returned unverified.
 public final class ShieldReader: Sendable {
     public let index: ShieldIndex
-    private let codec: ChunkCodec?
-    private let blob: (any RandomAccessBytes)?
+    private let codecs: [ChunkCodec]
+    private let blobs: [any RandomAccessBytes]
 
-    /// Checks the blob against the index: its header must be the one the index implies and its
-    /// size exactly `index.blobSize`. A shield with encrypted content needs the index parsed with
-    /// the master key, that key, and the blob.
-    public init(index: ShieldIndex, masterKey: MasterKey?, blob: (any RandomAccessBytes)?) throws {
+    /// Checks each blob against the index: its header must be the one the index implies and its
+    /// size exactly `index.blobSize(stream:)`. A shield with encrypted content needs the index
+    /// parsed with the master key, that key, and one blob per stream, in stream-table order.
+    public init(index: ShieldIndex, masterKey: MasterKey?, blobs: [any RandomAccessBytes]) throws {
         self.index = index
-        self.blob = blob
-        guard index.blobChunkCount > 0 else {
-            codec = nil
+        guard !index.streams.isEmpty else {
+            codecs = []
+            self.blobs = []
             return
         }
         guard let masterKey, !index.isLocked else {
-            throw ArcaError(.invalidArgument, "the shield has encrypted content: open its index and its blob with the master key")
+            throw ArcaError(.invalidArgument, "the shield has encrypted content: open its index and its blobs with the master key")
         }
-        guard let blob else {
-            throw ArcaError(.notFound, "the shield's blob (\(index.blobSize) bytes) was not given")
+        guard blobs.count == index.streams.count else {
+            throw ArcaError(.notFound, "the shield has \(index.streams.count) blob(s), \(blobs.count) were given")
         }
-        var header = [UInt8](repeating: 0, count: ShieldFormat.blobHeaderSize)
-        try header.withUnsafeMutableBytes { try blob.readExactly(at: 0, into: $0, what: "blob header") }
-        if let field = BlobHeader.mismatch(actual: header, expected: index.blobHeader) {
-            throw ArcaError(.integrity, "blob header: \(field) differs from what the index expects (wrong or changed blob)")
+        let keys = KeySchedule(masterKey: masterKey)
+        var codecs: [ChunkCodec] = []
+        for (k, blob) in blobs.enumerated() {
+            let place = index.streams.count == 1 ? "blob" : "blob \(k) (\(index.streams[k].streamId.hex.prefix(12))…)"
+            var header = [UInt8](repeating: 0, count: ShieldFormat.blobHeaderSize)
+            try header.withUnsafeMutableBytes { try blob.readExactly(at: 0, into: $0, what: "\(place) header") }
+            if let field = BlobHeader.mismatch(actual: header, expected: index.blobHeader(stream: k)) {
+                throw ArcaError(.integrity, "\(place) header: \(field) differs from what the index expects (wrong or changed blob)")
+            }
+            let size = index.blobSize(stream: k)
+            var probe = [UInt8](repeating: 0, count: 2)
+            let got = try probe.withUnsafeMutableBytes { try blob.read(at: size - 1, into: $0) }
+            guard got == 1 else {
+                throw ArcaError(.integrity, got == 0 ? "\(place) is truncated: shorter than the \(size) bytes the index expects"
+                                                     : "\(place) is longer than the \(size) bytes the index expects")
+            }
+            codecs.append(try ChunkCodec(keys: keys, layout: index.layout, streamId: index.streams[k].streamId,
+                                         streamSize: index.streams[k].size))
         }
-        var probe = [UInt8](repeating: 0, count: 2)
-        let got = try probe.withUnsafeMutableBytes { try blob.read(at: index.blobSize - 1, into: $0) }
-        guard got == 1 else {
-            throw ArcaError(.integrity, got == 0 ? "blob is truncated: shorter than the \(index.blobSize) bytes the index expects"
-                                                 : "blob is longer than the \(index.blobSize) bytes the index expects")
-        }
-        codec = try ChunkCodec(keys: KeySchedule(masterKey: masterKey), layout: index.layout,
-                               streamId: index.streamId, streamSize: index.streamSize)
+        self.codecs = codecs
+        self.blobs = blobs
+    }
+
+    /// A shield with at most one stream: `blob` is its blob (nil when it has none).
+    public convenience init(index: ShieldIndex, masterKey: MasterKey?, blob: (any RandomAccessBytes)?) throws {
+        try self.init(index: index, masterKey: masterKey, blobs: blob.map { [$0] } ?? [])
     }
 
     public var chunkSize: Int { index.layout.chunkSize }
 
     // MARK: encrypted files
 
-    /// Reads, decrypts and authenticates blob chunk `j` into `output` (`chunkSize` bytes). The
-    /// padding after the end of the stream is checked to be zero.
-    public func readBlobChunk(_ j: UInt64, into output: UnsafeMutableRawBufferPointer) throws {
-        guard let codec else { throw ArcaError(.notFound, "the shield has no blob") }
-        let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: codec.sealedChunkSize, alignment: 16)
+    /// Reads, decrypts and authenticates chunk `j` of stream `k` into `output` (`chunkSize`
+    /// bytes). The padding after the end of the stream is checked to be zero.
+    public func readBlobChunk(stream k: Int, _ j: UInt64, into output: UnsafeMutableRawBufferPointer) throws {
+        let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize + ChunkCodec.tagSize, alignment: 16)
         defer { sealed.deallocate() }
-        try readBlobChunk(j, into: output, scratch: sealed)
+        try readBlobChunk(stream: k, j, into: output, scratch: sealed)
     }
 
     /// `readBlobChunk` with a caller-provided `sealedChunkSize` scratch buffer (no allocation).
-    private func readBlobChunk(_ j: UInt64, into output: UnsafeMutableRawBufferPointer, scratch sealed: UnsafeMutableRawBufferPointer) throws {
-        guard let codec, let blob else { throw ArcaError(.notFound, "the shield has no blob") }
+    private func readBlobChunk(stream k: Int, _ j: UInt64, into output: UnsafeMutableRawBufferPointer,
+                               scratch sealed: UnsafeMutableRawBufferPointer) throws {
+        guard k >= 0, k < codecs.count else { throw ArcaError(.notFound, "the shield has no stream \(k)") }
+        let codec = codecs[k]
         let offset = UInt64(ShieldFormat.blobHeaderSize) + j * UInt64(codec.sealedChunkSize)
-        try blob.readExactly(at: offset, into: sealed, what: "blob chunk \(j)")
+        try blobs[k].readExactly(at: offset, into: sealed, what: "blob chunk \(j)")
         try codec.open(index: j, sealed: UnsafeRawBufferPointer(sealed), into: output)
         if j + 1 == codec.chunkCount {
             let used = Int(codec.streamSize - index.layout.chunkStart(index: j))
@@ -75,13 +89,15 @@ public final class ShieldReader: Sendable {
         guard entry.isEncryptedRegular else {
             throw ArcaError(.invalidArgument, "\(entry.path) is not an encrypted regular file")
         }
-        guard entry.size <= index.streamSize, entry.streamOffset <= index.streamSize - entry.size else {
+        guard offset < entry.size, buffer.count > 0 else { return 0 }
+        let k = Int(entry.stream)
+        guard k < index.streams.count, entry.size <= index.streams[k].size, entry.streamOffset <= index.streams[k].size - entry.size else {
             throw ArcaError(.invalidArgument, "entry \(entry.path) is not from this shield's index")
         }
-        guard offset < entry.size, buffer.count > 0 else { return 0 }
+        let streamSize = index.streams[k].size
         let length = Int(min(UInt64(buffer.count), entry.size - offset))
         let streamStart = entry.streamOffset + offset
-        let chunks = index.layout.chunks(offset: streamStart, length: UInt64(length), size: index.streamSize)
+        let chunks = index.layout.chunks(offset: streamStart, length: UInt64(length), size: streamSize)
         // One allocation per call for both buffers; the reader itself stays immutable and shared.
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * chunkSize + ChunkCodec.tagSize, alignment: 16)
         defer { scratch.deallocate() }
@@ -90,7 +106,7 @@ public final class ShieldReader: Sendable {
         var written = 0
         for j in chunks {
             do {
-                try readBlobChunk(j, into: plain, scratch: sealed)
+                try readBlobChunk(stream: k, j, into: plain, scratch: sealed)
             } catch let error as ArcaError {
                 let fileOffset = max(index.layout.chunkStart(index: j), entry.streamOffset) - entry.streamOffset
                 throw ArcaError(error.code, "encrypted file \(entry.path), chunk \(fileOffset / UInt64(chunkSize)): \(error.message)")

@@ -7,6 +7,8 @@ public struct VerifyReport: Hashable, Sendable {
     public var entries = 0
     public var authenticatedChunks: UInt64 = 0
     public var encryptedChunks: UInt64 = 0
+    /// Blob chunks opened (every chunk of every stream, referenced or not).
+    public var blobChunks: UInt64 = 0
 }
 
 extension ShieldReader {
@@ -48,6 +50,18 @@ extension ShieldReader {
                 guard try withUnsafeMutableBytes(of: &probe, { try content.read(at: entry.size, into: $0) }) == 0 else {
                     throw ArcaError(.integrity, "authenticated file \(entry.path): longer than the \(entry.size) bytes in the index")
                 }
+            }
+        }
+        // Then every chunk of every blob: a stream may hold bytes no entry names (a file a later
+        // layer replaced), and those must be intact too.
+        for (k, stream) in index.streams.enumerated() where !index.isLocked {
+            for j in 0..<stream.chunkCount {
+                do {
+                    try readBlobChunk(stream: k, j, into: buffer)
+                } catch let error as ArcaError {
+                    throw ArcaError(error.code, "stream \(k) (\(stream.streamId.hex.prefix(12))…): \(error.message)")
+                }
+                report.blobChunks += 1
             }
         }
         return report

@@ -18,8 +18,9 @@ public struct ShieldOutput: Sendable {
     public let blobSize: UInt64
 }
 
-/// Seals a whole tree in one call, on the calling thread (the staged API of `ShieldPlan` is
-/// the parallel path; both give the same bytes).
+/// Seals a whole tree in one call, on the calling thread, packing every encrypted file into one
+/// stream (stream 0) in path order. The sealer (ArcaSeal) makes one stream per source layer with
+/// `StreamSealer` and `ShieldIndexBuilder` instead; both give valid shields.
 public enum ShieldWriter {
     /// Computes the chunk digests of authenticated regular files from their content, lays out
     /// and seals the encrypted content into `blob` (header first), and returns the index.
@@ -29,48 +30,39 @@ public enum ShieldWriter {
         let layout = try ChunkLayout(chunkSize: chunkSize)
         var entries: [IndexEntry] = []
         entries.reserveCapacity(inputs.count)
-        var contents: [String: any RandomAccessBytes] = [:]
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize + ChunkCodec.tagSize, alignment: 16)
+        var pieces: [PackedBytes.Piece] = []
+        var offset: UInt64 = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
         defer { buffer.deallocate() }
-        let chunk = UnsafeMutableRawBufferPointer(rebasing: buffer[..<chunkSize])
         for input in inputs {
             var entry = input.entry
             if entry.type == .regular {
                 guard let content = input.content else {
                     throw ArcaError(.invalidArgument, "regular file \(entry.path) has no content")
                 }
-                contents[entry.path] = content
                 if entry.protection == .authenticated {
-                    entry.chunkDigests = try digests(of: content, size: entry.size, layout: layout, path: entry.path, buffer: chunk)
+                    entry.chunkDigests = try digests(of: content, size: entry.size, layout: layout, path: entry.path, buffer: buffer)
                 } else {
                     try checkEnd(of: content, size: entry.size, path: entry.path)
+                    entry.stream = 0
+                    entry.streamOffset = entry.size > 0 ? offset : 0
+                    if entry.size > 0 { pieces.append(PackedBytes.Piece(start: offset, size: entry.size, content: content)) }
+                    offset += entry.size
                 }
             }
             entries.append(entry)
         }
-        let plan = try ShieldPlan(entries: entries, chunkSize: chunkSize)
-        let read: (IndexEntry, UInt64, UnsafeMutableRawBufferPointer) throws -> Void = { entry, offset, destination in
-            guard let content = contents[entry.path] else { throw ArcaError(.notFound, "no content for \(entry.path)") }
-            try content.readExactly(at: offset, into: destination, what: "content of \(entry.path)")
+        var streams: [StreamInfo] = []
+        var blobSize: UInt64 = 0
+        if offset > 0 {
+            let packed = PackedBytes(pieces: pieces, size: offset)
+            let sealer = try StreamSealer.hashing(packed, size: offset, masterKey: masterKey, layout: layout, parallelism: 1)
+            try SealedBlobSource(sealer: sealer, content: packed, parallelism: 1).copy(to: blob)
+            streams = [sealer.info]
+            blobSize = sealer.blobSize
         }
-        var chunkDigests: [Hash256] = []
-        chunkDigests.reserveCapacity(Int(plan.chunkCount))
-        for j in 0..<plan.chunkCount {
-            try plan.assembleChunk(j, into: chunk, read: read)
-            chunkDigests.append(plan.chunkDigest(UnsafeRawBufferPointer(chunk)))
-        }
-        let sealer = try plan.sealer(masterKey: masterKey, chunkDigests: chunkDigests)
-        if sealer.hasBlob {
-            try blob.write(sealer.blobHeader)
-            let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: sealer.sealedChunkSize, alignment: 16)
-            defer { sealed.deallocate() }
-            for j in 0..<plan.chunkCount {
-                try plan.assembleChunk(j, into: chunk, read: read)
-                try sealer.seal(chunk: j, plaintext: UnsafeRawBufferPointer(chunk), into: sealed)
-                try blob.write(UnsafeRawBufferPointer(sealed))
-            }
-        }
-        return ShieldOutput(index: try sealer.makeIndex(), blobSize: sealer.blobSize)
+        let index = try ShieldIndexBuilder.build(entries: entries, streams: streams, masterKey: masterKey, chunkSize: chunkSize)
+        return ShieldOutput(index: index, blobSize: blobSize)
     }
 
     /// The SHA-256 of each chunk of `content`, which must be exactly `size` bytes long.
@@ -94,5 +86,37 @@ public enum ShieldWriter {
         guard try withUnsafeMutableBytes(of: &probe, { try content.read(at: size, into: $0) }) == 0 else {
             throw ArcaError(.integrity, "content of \(path) is longer than its size \(size)")
         }
+    }
+}
+
+/// Files laid end to end as one stream, read at any offset.
+struct PackedBytes: RandomAccessBytes {
+    struct Piece: Sendable {
+        var start: UInt64
+        var size: UInt64
+        var content: any RandomAccessBytes
+    }
+    let pieces: [Piece]
+    let size: UInt64
+
+    func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard offset < size, !buffer.isEmpty else { return 0 }
+        var low = 0, high = pieces.count
+        while low < high {
+            let mid = (low + high) / 2
+            if pieces[mid].start + pieces[mid].size <= offset { low = mid + 1 } else { high = mid }
+        }
+        var filled = 0
+        var k = low
+        while filled < buffer.count, k < pieces.count {
+            let piece = pieces[k]
+            let at = offset + UInt64(filled) - piece.start
+            let n = Int(min(UInt64(buffer.count - filled), piece.size - at))
+            try piece.content.readExactly(at: at, into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled..<(filled + n)]),
+                                          what: "packed content")
+            filled += n
+            k += 1
+        }
+        return filled
     }
 }

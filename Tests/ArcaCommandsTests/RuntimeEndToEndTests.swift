@@ -159,7 +159,8 @@ import Testing
     @Test func aFlippedByteInTheShieldBlobIsAnErrorNeverWrongBytes() async throws {
         try await withMission { mission in
             let bundle = try mission.bundle("run")
-            let blob = bundle + "/rootfs/.arca/shield/blob"
+            let blobs = bundle + "/rootfs/.arca/shield/blobs"
+            let blob = blobs + "/" + (try #require(try FileSystem.listDirectory(blobs).first))
             var bytes = try FileSystem.readFile(blob, limit: 1 << 26)
             bytes[64 + 10] ^= 0x01  // inside the first sealed chunk, after the 64-byte header
             try FileSystem.writeAtomically(bytes, to: blob)

@@ -49,15 +49,20 @@ import Testing
         try await Fixture.withTemporaryDirectory { dir in
             let layout = try SampleImages.umociImage(in: dir)
             var digests: [String] = []
-            for name in ["a", "b"] {
-                let result = try Tool.arca("seal", "--from", "oci:\(layout):sample", "--to", "oci:\(dir)/\(name):x",
-                                           "--encrypt", "/opt/app", "--keys", dir + "/image.key", "--format", "json",
-                                           environment: ["SOURCE_DATE_EPOCH": "1700000000"])
-                #expect(result.status == 0, "\(result.stderr)")
+            var hits: [Int] = []
+            // a fills the cache, b is served from it, c uses none: one image.
+            for (name, cache) in [("a", ["--cache", dir + "/cache"]), ("b", ["--cache", dir + "/cache"]), ("c", ["--no-cache"])] {
+                let result = try Tool.check(Tool.arca, ["seal", "--from", "oci:\(layout):sample", "--to", "oci:\(dir)/\(name):x",
+                                                        "--encrypt", "/opt/app", "--keys", dir + "/image.key", "--format", "json"] + cache,
+                                            environment: ["SOURCE_DATE_EPOCH": "1700000000"])
                 let summary = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
                 digests.append(summary?["image"] as? String ?? "")
+                hits.append(summary?["cacheHits"] as? Int ?? -1)
             }
-            #expect(digests[0] == digests[1])
+            #expect(digests[0] == digests[1] && digests[1] == digests[2])
+            #expect(hits[0] == 0 && hits[1] > 0 && hits[2] == 0, "\(hits)")
+            var cacheInfo = stat()
+            #expect(stat(dir + "/cache", &cacheInfo) == 0 && cacheInfo.st_mode & 0o777 == 0o700)
             #expect(digests[0].hasPrefix("sha256:"))
             var info = stat()
             #expect(stat(dir + "/image.key", &info) == 0 && info.st_mode & 0o777 == 0o600)

@@ -70,8 +70,7 @@ enum RootFixture {
         _ = try Sealer(options: options).seal(image, from: source, to: OCILayout(writingTo: dir + "/out", tag: "sealed"))
 
         let sealedSource = try OCILayout(readingFrom: dir + "/out", tag: "sealed")
-        let blobPath = dir + "/blob"
-        let sealed = try SealedImageReader().read(ImageResolver().resolve(sealedSource), from: sealedSource, blobTo: blobPath)
+        let sealed = try SealedImageReader().read(ImageResolver().resolve(sealedSource), from: sealedSource)
         let lower = dir + "/lower"
         try FileSystem.makeDirectories(lower)
         _ = try LayerScanner().extract(sealed.lowerImage, from: sealedSource, into: lower)
@@ -79,6 +78,9 @@ enum RootFixture {
             throw ArcaError(.invalidFormat, "shield root \(sealed.config.shieldRoots[0]) is not hex")
         }
         let index = try ShieldIndex.parse(sealed.indexBytes, expectedRoot: root, masterKey: masterKey)
+        // The fixture's images have at most one stream (one layer holds encrypted files); its blob
+        // was unpacked with the blob layer, where arca-init finds it.
+        let blobPath = index.streams.first.map { lower + "/.arca/shield/blobs/" + $0.streamId.hex } ?? dir + "/no-blob"
         return SealedTree(directory: dir, lower: lower, blobPath: blobPath, indexBytes: sealed.indexBytes, index: index)
     }
 

@@ -64,7 +64,7 @@ import Testing
             let (result, sealed, source) = try Self.seal(dir, Self.options(dir))
             #expect(result.keptLayers == 2)
             #expect(result.rewrittenLayers == 1)
-            #expect(sealed.layers.count == 5)
+            #expect(sealed.layers.count == 6)  // + runtime, one blob layer (the app layer's stream), shield
             #expect(sealed.layers[0].digest == native.layers[0].digest)  // the base layer, byte for byte
             #expect(sealed.layers[2].digest == native.layers[2].digest)
             #expect(sealed.layers[1].digest != native.layers[1].digest)

@@ -25,8 +25,8 @@ import Testing
         try await Fixture.withTemporaryDirectory { dir in
             _ = try SealerTests.seal(dir, SealerTests.options(dir))
             let layout = try LayoutBuilder(path: dir + "/out")
-            var entries = try layout.layerEntries(of: "sealed", at: 4)
-            let position = try #require(entries.firstIndex { $0.0.path == SealedLayout.blobPath })
+            var entries = try layout.layerEntries(of: "sealed", at: 4)  // the blob layer of the app layer's stream
+            let position = try #require(entries.firstIndex { $0.0.path.hasPrefix(SealedLayout.blobDirectory + "/") })
             entries[position].1![200] ^= 0x01
             try layout.replaceLayer(of: "sealed", at: 4, with: tar(entries), newTag: "evil")
             try verify(dir, tag: "evil", key: nil)  // the index and the authenticated files are untouched
@@ -41,14 +41,14 @@ import Testing
             // An older seal of the same image (different app content), same key.
             let (oldSource, oldImage) = try SealerTests.nativeImage(in: dir + "/old", appText: "print('old')\n")
             _ = try Sealer(options: SealerTests.options(dir)).seal(oldImage, from: oldSource, to: OCILayout(writingTo: dir + "/old/out", tag: "old"))
-            let oldIndex = try LayoutBuilder(path: dir + "/old/out").layerEntries(of: "old", at: 4).first { $0.0.path == SealedLayout.indexPath }!
+            let oldIndex = try LayoutBuilder(path: dir + "/old/out").layerEntries(of: "old", at: 5).first { $0.0.path == SealedLayout.indexPath }!
 
             _ = try SealerTests.seal(dir, SealerTests.options(dir))
             let layout = try LayoutBuilder(path: dir + "/out")
-            var entries = try layout.layerEntries(of: "sealed", at: 4)
+            var entries = try layout.layerEntries(of: "sealed", at: 5)
             let position = try #require(entries.firstIndex { $0.0.path == SealedLayout.indexPath })
             entries[position] = oldIndex
-            try layout.replaceLayer(of: "sealed", at: 4, with: tar(entries), newTag: "rolled-back")
+            try layout.replaceLayer(of: "sealed", at: 5, with: tar(entries), newTag: "rolled-back")
             let error = #expect(throws: ArcaError.self) { try verify(dir, tag: "rolled-back", key: nil) }
             #expect(error?.code == .integrity)
             #expect(error?.message.contains("shield index root") == true)
@@ -79,9 +79,10 @@ import Testing
             let other = dir + "/other"
             try FileSystem.makeDirectories(other)
             _ = try SealerTests.seal(other, SealerTests.options(other, key: MasterKey(bytes: Array(repeating: 0x07, count: 32))))
-            let foreign = try LayoutBuilder(path: other + "/out").layerEntries(of: "sealed", at: 4).first { $0.0.path == SealedLayout.blobPath }!
-            let position = try #require(entries.firstIndex { $0.0.path == SealedLayout.blobPath })
-            entries[position] = foreign
+            let isBlob = { (path: String) in path.hasPrefix(SealedLayout.blobDirectory + "/") }
+            let foreign = try #require(try LayoutBuilder(path: other + "/out").layerEntries(of: "sealed", at: 4).first { isBlob($0.0.path) })
+            let position = try #require(entries.firstIndex { isBlob($0.0.path) })
+            entries[position].1 = foreign.1  // same name, another key's bytes
             try layout.replaceLayer(of: "sealed", at: 4, with: tar(entries), newTag: "swapped")
             let error = #expect(throws: ArcaError.self) { try verify(dir, tag: "swapped", key: key) }
             #expect(error?.code == .integrity)

@@ -16,34 +16,31 @@ import Testing
     @Test func parallelStagedSealingMatchesTheOneCallWriter() async throws {
         let tree = SampleTree()
         let (expectedIndex, expectedBlob) = try tree.seal()
-        var entries = tree.inputs.map(\.entry)
-        let layout = try ChunkLayout(chunkSize: SampleTree.chunkSize)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: SampleTree.chunkSize, alignment: 16)
-        defer { buffer.deallocate() }
-        for i in entries.indices where entries[i].type == .regular && entries[i].protection == .authenticated {
-            entries[i].chunkDigests = try ShieldWriter.digests(of: MemoryBytes(tree.contents[entries[i].path] ?? []), size: entries[i].size,
-                                                               layout: layout, path: entries[i].path, buffer: buffer)
+        let parsed = try ShieldIndex.parse(expectedIndex.bytes, expectedRoot: expectedIndex.root, masterKey: fixedKey())
+        // The stream: the encrypted files' bytes in path order (what ShieldWriter packs).
+        var stream: [UInt8] = []
+        for entry in parsed.encryptedEntries where entry.isEncryptedRegular && entry.size > 0 {
+            #expect(entry.streamOffset == UInt64(stream.count))
+            stream += tree.contents[entry.path] ?? []
         }
-        let plan = try ShieldPlan(entries: entries, chunkSize: SampleTree.chunkSize)
-        let contents = tree.contents
+        let layout = try ChunkLayout(chunkSize: SampleTree.chunkSize)
+        let count = layout.chunkCount(size: UInt64(stream.count))
+        let size = UInt64(stream.count)
+        let content = stream
         var rng = SeededRandom(seed: 42)
-        let order = Array(0..<plan.chunkCount).shuffled(using: &rng)
+        let order = Array(0..<count).shuffled(using: &rng)
         @Sendable func assemble(_ j: UInt64) throws -> [UInt8] {
             var chunk = [UInt8](repeating: 0xEE, count: SampleTree.chunkSize)
-            try chunk.withUnsafeMutableBytes { out in
-                try plan.assembleChunk(j, into: out) { entry, offset, destination in
-                    try MemoryBytes(contents[entry.path] ?? []).readExactly(at: offset, into: destination, what: entry.path)
-                }
-            }
+            try chunk.withUnsafeMutableBytes { try SealedBlobSource.assemble(j, of: MemoryBytes(content), size: size, layout: layout, into: $0) }
             return chunk
         }
         let digests = try await withThrowingTaskGroup(of: (UInt64, Hash256).self) { group in
-            for j in order { group.addTask { (j, try assemble(j).withUnsafeBytes { plan.chunkDigest($0) }) } }
-            var result = [Hash256](repeating: .zero, count: Int(plan.chunkCount))
+            for j in order { group.addTask { (j, try assemble(j).withUnsafeBytes { StreamSealer.chunkDigest($0) }) } }
+            var result = [Hash256](repeating: .zero, count: Int(count))
             for try await (j, digest) in group { result[Int(j)] = digest }
             return result
         }
-        let sealer = try plan.sealer(masterKey: fixedKey(), chunkDigests: digests)
+        let sealer = try StreamSealer(masterKey: fixedKey(), layout: layout, size: size, chunkDigests: digests)
         let sealed = try await withThrowingTaskGroup(of: (UInt64, [UInt8]).self) { group in
             for j in order.reversed() {
                 group.addTask {
@@ -62,7 +59,18 @@ import Testing
             return blob
         }
         #expect(sealed == expectedBlob)
-        #expect(try sealer.makeIndex() == expectedIndex)
+        // The parallel hashing source gives the same stream, at any width.
+        for width in [1, 2, 7] {
+            let hashed = try StreamSealer.hashing(MemoryBytes(content), size: size, masterKey: fixedKey(), layout: layout, parallelism: width)
+            #expect(hashed.info == parsed.streams[0])
+            var blob: [UInt8] = []
+            let sink = MemorySink()
+            try SealedBlobSource(sealer: hashed, content: MemoryBytes(content), parallelism: width).copy(to: sink)
+            blob = sink.bytes
+            #expect(blob == expectedBlob)
+        }
+        #expect(try ShieldIndexBuilder.build(entries: parsed.entries, streams: [sealer.info], masterKey: fixedKey(),
+                                             chunkSize: SampleTree.chunkSize) == expectedIndex)
 
         // Sealing bytes other than the committed ones is refused (it would reuse a nonce).
         var wrong = try assemble(0)
@@ -88,7 +96,7 @@ import Testing
         func ids(_ sealed: (index: SealedIndex, blob: [UInt8])) throws -> (stream: Hash256, secret: Hash256) {
             let parsed = try ShieldIndex.parseUnverified(sealed.index.bytes, masterKey: key)
             let secretStart = sealed.index.bytes.count - (32 + 4096 + 16)
-            return (parsed.streamId, try #require(Hash256(Array(sealed.index.bytes[secretStart..<(secretStart + 32)]))))
+            return (parsed.streams[0].streamId, try #require(Hash256(Array(sealed.index.bytes[secretStart..<(secretStart + 32)]))))
         }
         let a = try ids(base), b = try ids(changed), c = try ids(metadataOnly)
         #expect(a.stream != b.stream)

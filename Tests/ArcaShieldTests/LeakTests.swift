@@ -25,8 +25,11 @@ import Testing
             #expect(!contains(bytes, SampleTree.marker), "marker in the \(label)")
             #expect(!contains(bytes, name), "file name in the \(label)")
             #expect(!contains(bytes, Array(name.prefix(8))), "name prefix in the \(label)")
+            // A two-byte pattern turns up in a few KiB of ciphertext and hashes by chance (p ≈ 2⁻¹⁶
+            // per offset), so two-byte forms are looked for only in the fixed-layout headers.
+            let fixed = Array(bytes.prefix(label == "index" ? ShieldFormat.indexHeaderSize : 24))
             for form in encodings(of: SampleTree.secretSize) {
-                #expect(!contains(bytes, form), "size \(SampleTree.secretSize) as \(form) in the \(label)")
+                #expect(!contains(form.count > 2 ? bytes : fixed, form), "size \(SampleTree.secretSize) as \(form) in the \(label)")
             }
             // Nor the names, link targets or exact sizes of the other encrypted entries.
             for text in ["a-small.txt", "d-two.bin", "e-link", "f-hard", "g-empty"] {

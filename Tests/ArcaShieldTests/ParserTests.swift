@@ -6,20 +6,25 @@ import Testing
 /// Hostile indexes: crafted violations of every rule, and random mutations. Errors, never crashes.
 @Suite struct ParserTests {
     /// A public-only index holding `entries` encoded as given (no validation on the way out).
-    func rawIndex(_ entries: [IndexEntry], count: UInt32? = nil, chunkSize: UInt32 = 4096, trailing: [UInt8] = []) -> [UInt8] {
+    func rawIndex(_ entries: [IndexEntry], count: UInt32? = nil, chunkSize: UInt32 = 4096, trailing: [UInt8] = [],
+                  streams: [(UInt64, Hash256)] = []) -> [UInt8] {
         var body = ByteWriter()
         body.u32(count ?? UInt32(entries.count))
         for entry in entries { EntryCodec.encode(entry, to: &body) }
         body.raw(trailing)
         var header = ByteWriter()
         header.raw(Array("ARCASHIX".utf8))
-        header.u16(1)
+        header.u16(2)
         header.u16(0)
         header.u32(chunkSize)
         header.u64(UInt64(body.bytes.count))
         header.u64(0)
-        header.u64(0)
-        header.hash(.zero)
+        header.u32(UInt32(streams.count))
+        header.u32(0)
+        for (count, id) in streams {
+            header.u64(count)
+            header.hash(id)
+        }
         return header.bytes + body.bytes
     }
 
@@ -61,7 +66,7 @@ import Testing
 
     @Test func nonUTF8PathsAreRejected() {
         var bytes = rawIndex([IndexEntry(path: "/ab", type: .directory)])
-        bytes[72 + 4 + 2 + 1] = 0xFF
+        bytes[40 + 4 + 2 + 1] = 0xFF
         #expect(rejection(bytes)?.contains("UTF-8") == true)
     }
 
@@ -113,7 +118,7 @@ import Testing
         var entry = file
         entry.xattrs = [ExtendedAttribute(name: "user.a", value: [1])]
         bytes = rawIndex([entry])
-        let at = 72 + 4 + 2 + 2 + 2 + 12 + 12 + 8 + 8 + 2 + 2 + 1 + 6
+        let at = 40 + 4 + 2 + 2 + 2 + 12 + 12 + 8 + 8 + 2 + 2 + 1 + 6
         bytes.replaceSubrange(at..<(at + 4), with: [0xFF, 0xFF, 0xFF, 0xFF])
         #expect(rejection(bytes)?.contains("xattr") == true)
     }
@@ -122,14 +127,22 @@ import Testing
         #expect(rejection(rawIndex([file], trailing: [0]))?.contains("unexpected bytes") == true)
         #expect(rejection(rawIndex([file], chunkSize: 3000))?.contains("chunk size") == true)
         var bytes = rawIndex([file])
-        bytes[45] = 1  // a stream id without a blob
-        #expect(rejection(bytes)?.contains("stream id") == true)
+        bytes[37] = 1  // second reserved field
+        #expect(rejection(bytes)?.contains("reserved") == true)
+        let id = ChunkHasher.digest([7])
+        // Streams without an encrypted section, a stream of no chunks, a repeated stream id.
+        #expect(rejection(rawIndex([file], streams: [(1, id)]))?.contains("no encrypted section") == true)
+        #expect(rejection(rawIndex([file], streams: [(0, id)]))?.contains("chunks") == true)
+        #expect(rejection(rawIndex([file], streams: [(1, id), (2, id)]))?.contains("repeats") == true)
+        // A stream count the bytes cannot hold, and one over the limit.
         bytes = rawIndex([file])
-        bytes[39] = 1  // blob chunks without an encrypted section
-        #expect(rejection(bytes)?.contains("no encrypted section") == true)
+        bytes.replaceSubrange(32..<36, with: [0, 0, 0x10, 0])
+        #expect(rejection(bytes)?.contains("do not fit") == true)
+        bytes.replaceSubrange(32..<36, with: [0xFF, 0xFF, 0xFF, 0xFF])
+        #expect(rejection(bytes)?.contains("limit") == true)
         bytes = rawIndex([file])
-        bytes[9] = 2
-        #expect(rejection(bytes)?.contains("version 2 is not supported") == true)
+        bytes[9] = 1
+        #expect(rejection(bytes)?.contains("version 1 is not supported") == true)
         #expect(rejection(bytes + [UInt8](repeating: 0, count: 0)) != nil)
         #expect(rejection([]) != nil)
     }
@@ -174,14 +187,28 @@ import Testing
     @Test func parsingAndRebuildingGivesTheSameBytes() throws {
         let (index, blob) = try SampleTree().seal()
         let reader = try openShield(index.bytes, blob)
-        let plan = try ShieldPlan(entries: reader.index.entries, chunkSize: SampleTree.chunkSize)
-        var digests: [Hash256] = []
+        #expect(try ShieldIndexBuilder.build(entries: reader.index.entries, streams: reader.index.streams, masterKey: fixedKey(),
+                                             chunkSize: SampleTree.chunkSize) == index)
         var chunk = [UInt8](repeating: 0, count: SampleTree.chunkSize)
-        for j in 0..<plan.chunkCount {
-            try chunk.withUnsafeMutableBytes { try reader.readBlobChunk(j, into: $0) }
-            digests.append(ChunkHasher.digest(chunk))
+        try chunk.withUnsafeMutableBytes { try reader.readBlobChunk(stream: 0, 0, into: $0) }
+        #expect(throws: ArcaError.self) { try chunk.withUnsafeMutableBytes { try reader.readBlobChunk(stream: 1, 0, into: $0) } }
+    }
+
+    /// Stream numbers and offsets of encrypted entries must fall inside the stream table.
+    @Test func encryptedEntriesMustLieInsideTheirStream() throws {
+        let key = try fixedKey()
+        let stream = StreamInfo(chunkCount: 1, streamId: ChunkHasher.digest([1]), size: 100)
+        func build(_ entry: IndexEntry) -> ArcaError? {
+            do {
+                _ = try ShieldIndexBuilder.build(entries: [entry], streams: [stream], masterKey: key, chunkSize: 4096)
+                return nil
+            } catch let error as ArcaError { return error } catch { return ArcaError(.io, "\(error)") }
         }
-        #expect(try plan.sealer(masterKey: fixedKey(), chunkDigests: digests).makeIndex() == index)
+        #expect(build(IndexEntry(path: "/a", type: .regular, protection: .encrypted, size: 60, streamOffset: 40)) == nil)
+        #expect(build(IndexEntry(path: "/a", type: .regular, protection: .encrypted, size: 60, streamOffset: 41))?.message.contains("outside") == true)
+        #expect(build(IndexEntry(path: "/a", type: .regular, protection: .encrypted, size: 1, stream: 1))?.message.contains("1 streams") == true)
+        #expect(build(IndexEntry(path: "/a", type: .regular, protection: .encrypted, size: 0, streamOffset: 3))?.message.contains("empty") == true)
+        #expect(build(IndexEntry(path: "/a", type: .directory, protection: .encrypted, stream: 1)) != nil)
     }
 
     @Test func theWriterRefusesBadInput() throws {
@@ -210,7 +237,8 @@ import Testing
         // A hardlink across classes would leak an encrypted name into the public part.
         #expect(write([a, ShieldInput(entry: IndexEntry(path: "/h", type: .hardlink, linkTarget: "/a"))])?.message.contains("same class") == true)
         #expect(throws: ArcaError.self) {
-            try ShieldPlan(entries: [IndexEntry(path: "/a", type: .regular, size: 5000, chunkDigests: [.zero])], chunkSize: 4096)
+            try ShieldIndexBuilder.build(entries: [IndexEntry(path: "/a", type: .regular, size: 5000, chunkDigests: [.zero])],
+                                         streams: [], masterKey: key, chunkSize: 4096)
         }
     }
 }

@@ -116,7 +116,7 @@ import Testing
         let (index, blob) = try tree.seal()
         #expect(blob.isEmpty)
         let parsed = try ShieldIndex.parse(index.bytes, expectedRoot: index.root, masterKey: nil)
-        #expect(!parsed.hasEncryptedSection && parsed.blobChunkCount == 0 && parsed.streamId == .zero)
+        #expect(!parsed.hasEncryptedSection && parsed.streams.isEmpty)
         let reader = try ShieldReader(index: parsed, masterKey: nil, blob: nil)
         _ = try reader.verify { MemoryBytes(tree.contents[$0.path] ?? []) }
     }

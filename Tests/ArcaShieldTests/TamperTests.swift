@@ -62,7 +62,7 @@ import Testing
 
     @Test func everyBitOfTheIndexIsCoveredByTheRoot() throws {
         // Flip one bit in each region: header, public section, secret id, encrypted ciphertext, tag.
-        let publicStart = 72
+        let publicStart = 40 + 40  // header, one stream-table row
         let encryptedStart = index.bytes.count - (32 + 4096 + 16)
         for offset in [0, 12, 20, 33, 50, publicStart + 3, publicStart + 40, encryptedStart - 1, encryptedStart + 5,
                        encryptedStart + 40, index.bytes.count - 20, index.bytes.count - 1] {
@@ -77,7 +77,7 @@ import Testing
         // Even a tool that trusts whatever root it is given (parseUnverified) rejects each region.
         let encryptedStart = index.bytes.count - (32 + 4096 + 16)
         let cases: [(Int, String)] = [(0, "magic"), (9, "version"), (11, "reserved"), (15, "chunk size"), (23, "index"),
-                                      (31, "index"), (39, "index"), (50, "encrypted"), (72 + 3, "public"),
+                                      (31, "index"), (35, "index"), (39, "index"), (50, "encrypted"), (80 + 3, "public"),
                                       (encryptedStart + 2, "encrypted"), (encryptedStart + 100, "encrypted"),
                                       (index.bytes.count - 3, "encrypted")]
         for (offset, place) in cases {
@@ -95,8 +95,10 @@ import Testing
             #expect(throws: ArcaError.self) { try ShieldIndex.parseUnverified(cut, masterKey: fixedKey()) }
         }
         // Field boundaries of the header name the field that is cut.
-        let error = try #require(throws: ArcaError.self) { try ShieldIndex.parseUnverified(Array(index.bytes[..<40]), masterKey: nil) }
+        let error = try #require(throws: ArcaError.self) { try ShieldIndex.parseUnverified(Array(index.bytes[..<39]), masterKey: nil) }
         #expect(error.message.contains("index header"))
+        let table = try #require(throws: ArcaError.self) { try ShieldIndex.parseUnverified(Array(index.bytes[..<79]), masterKey: nil) }
+        #expect(table.message.contains("stream table"), "\(table)")
         // A public section cut inside an entry names the entry.
         let parsed = try ShieldIndex.parseUnverified(index.bytes, masterKey: nil)
         #expect(parsed.publicEntries.count > 3)

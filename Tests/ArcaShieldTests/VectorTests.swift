@@ -3,7 +3,7 @@ import ArcaCrypto
 @testable import ArcaShield
 import Testing
 
-/// The golden vectors of format version 1 (Vectors/): a tiny tree sealed with the all-0x42 key
+/// The golden vectors of format version 2 (Vectors/): a tiny tree sealed with the all-0x42 key
 /// and 4 KiB chunks. If these tests fail, the format changed: that must be deliberate (a new
 /// version in docs/FORMAT.md). Regenerate with `ARCA_WRITE_VECTORS=1 swift test --filter VectorTests`.
 @Suite struct VectorTests {
@@ -52,26 +52,26 @@ import Testing
     @Test func regeneratedVectorsMatchByteForByte() throws {
         let (index, blob) = try Self.seal()
         if environmentValue("ARCA_WRITE_VECTORS") == "1" {
-            try FileSystem.writeAtomically(index.bytes, to: Self.directory + "/v1-index.bin")
-            try FileSystem.writeAtomically(blob, to: Self.directory + "/v1-blob.bin")
-            try FileSystem.writeAtomically(Array((index.root.hex + "\n").utf8), to: Self.directory + "/v1-root.txt")
-            try FileSystem.writeAtomically(Array((fixedKey(0x42).id + "\n").utf8), to: Self.directory + "/v1-key-id.txt")
+            try FileSystem.writeAtomically(index.bytes, to: Self.directory + "/v2-index.bin")
+            try FileSystem.writeAtomically(blob, to: Self.directory + "/v2-blob.bin")
+            try FileSystem.writeAtomically(Array((index.root.hex + "\n").utf8), to: Self.directory + "/v2-root.txt")
+            try FileSystem.writeAtomically(Array((fixedKey(0x42).id + "\n").utf8), to: Self.directory + "/v2-key-id.txt")
         }
-        #expect(try Self.read("v1-index.bin") == index.bytes, "the index encoding changed")
-        #expect(try Self.read("v1-blob.bin") == blob, "the blob encoding changed")
-        #expect(try String(decoding: Self.read("v1-root.txt"), as: UTF8.self) == index.root.hex + "\n")
+        #expect(try Self.read("v2-index.bin") == index.bytes, "the index encoding changed")
+        #expect(try Self.read("v2-blob.bin") == blob, "the blob encoding changed")
+        #expect(try String(decoding: Self.read("v2-root.txt"), as: UTF8.self) == index.root.hex + "\n")
         #expect(blob.count == 64 + 2 * (4096 + 16))
     }
 
     @Test func committedVectorsReadBack() throws {
-        let rootText = String(decoding: try Self.read("v1-root.txt"), as: UTF8.self).filter { !$0.isWhitespace }
+        let rootText = String(decoding: try Self.read("v2-root.txt"), as: UTF8.self).filter { !$0.isWhitespace }
         let root = try #require(Hash256(hex: rootText))
         let key = try fixedKey(0x42)
-        let index = try ShieldIndex.parse(try Self.read("v1-index.bin"), expectedRoot: root, masterKey: key)
-        let reader = try ShieldReader(index: index, masterKey: key, blob: MemoryBytes(try Self.read("v1-blob.bin")))
+        let index = try ShieldIndex.parse(try Self.read("v2-index.bin"), expectedRoot: root, masterKey: key)
+        let reader = try ShieldReader(index: index, masterKey: key, blob: MemoryBytes(try Self.read("v2-blob.bin")))
         #expect(index.entries.map(\.path) == Self.inputs().map(\.entry.path))
         #expect(index.publicEntries.map(\.path) == ["/", "/bin", "/bin/one-chunk", "/bin/sh", "/empty"])
-        #expect(index.streamSize == 4107 && index.blobChunkCount == 2)
+        #expect(index.streams.map(\.size) == [4107] && index.streams.map(\.chunkCount) == [2])
         for (path, bytes) in Self.files {
             let entry = try #require(index.entry(path: path))
             if entry.protection == .encrypted {
@@ -79,9 +79,31 @@ import Testing
             }
         }
         let report = try reader.verify { MemoryBytes(Self.files[$0.path] ?? []) }
-        #expect(report.encryptedChunks == 3 && report.authenticatedChunks == 1)
+        #expect(report.encryptedChunks == 3 && report.authenticatedChunks == 1 && report.blobChunks == 2)
         #expect(index.entry(path: "/bin/sh")?.xattrs == [ExtendedAttribute(name: "user.vector", value: [1, 2, 3])])
         // The derived values of the all-0x42 key, pinned.
-        #expect(key.id == String(decoding: try Self.read("v1-key-id.txt"), as: UTF8.self).filter { !$0.isWhitespace })
+        #expect(key.id == String(decoding: try Self.read("v2-key-id.txt"), as: UTF8.self).filter { !$0.isWhitespace })
+    }
+
+    /// Two streams (MultiStreamTests.make with the all-0x42 key): the stream table, stream numbers
+    /// and offsets with a gap, each blob's header.
+    @Test func twoStreamVectorsMatchAndReadBack() throws {
+        let key = try fixedKey(0x42)
+        let shield = try MultiStreamTests.make(key: key)
+        if environmentValue("ARCA_WRITE_VECTORS") == "1" {
+            try FileSystem.writeAtomically(shield.index.bytes, to: Self.directory + "/v2-two-streams-index.bin")
+            for (k, blob) in shield.blobs.enumerated() {
+                try FileSystem.writeAtomically(blob, to: Self.directory + "/v2-two-streams-blob-\(k).bin")
+            }
+        }
+        #expect(try Self.read("v2-two-streams-index.bin") == shield.index.bytes, "the index encoding changed")
+        #expect(try Self.read("v2-two-streams-blob-0.bin") == shield.blobs[0], "the blob encoding changed")
+        #expect(try Self.read("v2-two-streams-blob-1.bin") == shield.blobs[1], "the blob encoding changed")
+        let index = try ShieldIndex.parse(try Self.read("v2-two-streams-index.bin"), expectedRoot: shield.index.root, masterKey: key)
+        let reader = try ShieldReader(index: index, masterKey: key,
+                                      blobs: [MemoryBytes(try Self.read("v2-two-streams-blob-0.bin")), MemoryBytes(try Self.read("v2-two-streams-blob-1.bin"))])
+        let three = try #require(index.entry(path: "/b/three"))
+        #expect(three.stream == 1 && three.streamOffset == 100)
+        #expect(try reader.read(three, offset: 0, length: 9000) == shield.contents["/b/three"])
     }
 }
