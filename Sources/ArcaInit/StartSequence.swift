@@ -75,7 +75,10 @@ public struct StartSequence {
         let lower = try LowerTree(path: self.root)
         let mountpoint = path(SealedLayout.protectedRootPath)
         try Mounts.makePrivate()
-        let protectedRoot = try ProtectedRoot(index: index, masterKey: masterKey, lower: lower, blob: blob, log: log)
+        // Secret files go on a tmpfs under the protected root's mountpoint, which the root then covers.
+        let secrets = try SecretFiles.stage(release.files, at: mountpoint)
+        let protectedRoot = try ProtectedRoot(index: index, masterKey: masterKey, lower: lower, blob: blob, log: log,
+                                              mountpoints: secrets.staged.map(\.path))
         let mount = try protectedRoot.mount(at: mountpoint)
 
         // Runtime mounts on top of it, then the pivot.
@@ -91,10 +94,12 @@ public struct StartSequence {
         for system in ["/proc", "/dev", "/sys"] {
             try Mounts.bind(system, to: mountpoint + system)
         }
+        try secrets.bind(under: mountpoint)
         try Mounts.pivot(into: mountpoint)
 
         // The service, as the session says; host arguments and environment only where allowed.
         let spec = try serviceSpec(config: config, release: release, hostArguments: hostArguments)
+        try secrets.finish(owner: spec.identity)
         let supervisor = ServiceSupervisor(
             failure: { mount.isStopped ? "the protected root's file system stopped" : nil }, log: log)
         return try supervisor.run(spec)
