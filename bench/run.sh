@@ -10,3 +10,4 @@ bench/image-copy.sh "${RUNS:-5}"
 bench/seal.sh "${RUNS:-3}"
 bench/registry.sh "${RUNS:-3}"
 bench/keeper.sh
+bench/runtime.sh "${RUNS:-3}"

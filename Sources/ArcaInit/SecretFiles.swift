@@ -30,6 +30,10 @@ struct SecretFiles {
 
     private(set) var staged: [Staged] = []
 
+    // Linux values Swift's Glibc module hides (they need _GNU_SOURCE); the same on x86-64 and arm64.
+    static let openPath: Int32 = 0o10_000_000  // O_PATH
+    static let emptyPath: Int32 = 0x1000  // AT_EMPTY_PATH
+
     /// The paths of `files`, checked: absolute, normalized, distinct, not `/`.
     static func paths(_ files: [ReleasePayload.SecretFile]) throws -> [String] {
         guard files.count <= maximumCount else {
@@ -70,8 +74,8 @@ struct SecretFiles {
         try Mounts.tmpfs(at: staging, mode: "0700")
         for (number, path) in paths.enumerated() {
             let name = "\(staging)/\(number)"
-            try Self.write(&contents[number], to: name, secret: path)
-            let descriptor = open(name, O_PATH | O_CLOEXEC | O_NOFOLLOW)
+            try Self.writeFile(&contents[number], to: name, secret: path)
+            let descriptor = open(name, Self.openPath | O_CLOEXEC | O_NOFOLLOW)
             guard descriptor >= 0 else {
                 throw ArcaError(.io, "cannot open the staged secret file for \(path): \(String(cString: strerror(errno)))")
             }
@@ -81,7 +85,7 @@ struct SecretFiles {
     }
 
     /// Writes `bytes` to a new 0400 file and overwrites them in memory afterwards.
-    private static func write(_ bytes: inout [UInt8], to name: String, secret path: String) throws {
+    private static func writeFile(_ bytes: inout [UInt8], to name: String, secret path: String) throws {
         defer { for index in bytes.indices { bytes[index] = 0 } }
         let fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o400)
         guard fd >= 0 else { throw ArcaError(.io, "cannot create the staged secret file for \(path): \(String(cString: strerror(errno)))") }
@@ -98,14 +102,15 @@ struct SecretFiles {
     }
 
     /// Binds each staged file onto `root + path`. A missing target (and its missing directories)
-    /// is created when it lies on a tmpfs (an `ephemeral` path); the protected root lists the others as
-    /// mountpoints, so anything else missing is an error, never a file on a host directory.
-    func bind(under root: String) throws {
+    /// is created when it lies below one of `memoryBacked` (the `ephemeral` paths, tmpfs mounts
+    /// under `root`); the protected root lists the others as mountpoints, so anything else missing
+    /// is an error, never a file on a host directory.
+    func bind(under root: String, memoryBacked: [String]) throws {
         for file in staged {
             let target = root + file.path
             var status = stat()
             if lstat(target, &status) != 0 {
-                guard errno == ENOENT, let existing = Self.nearestExistingAncestor(of: target), Self.isTmpfs(existing) else {
+                guard errno == ENOENT, memoryBacked.contains(where: { file.path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
                     throw ArcaError(.notFound, "secret file \(file.path) has no place in the protected root: it lies below a path that is not memory-backed (a host or volume path)")
                 }
                 try FileSystem.makeDirectories(String(target[..<target.lastIndex(of: "/")!]))
@@ -125,7 +130,7 @@ struct SecretFiles {
     /// the descriptors. Paths are seen from the new root.
     func finish(owner: ServiceIdentity?) throws {
         for file in staged {
-            guard fchownat(file.descriptor, "", owner?.uid ?? 0, owner?.gid ?? 0, AT_EMPTY_PATH) == 0 else {
+            guard fchownat(file.descriptor, "", owner?.uid ?? 0, owner?.gid ?? 0, Self.emptyPath) == 0 else {
                 throw ArcaError(.io, "cannot give secret file \(file.path) to uid \(owner?.uid ?? 0): \(String(cString: strerror(errno)))")
             }
             guard mount(nil, file.path, nil, UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY) | UInt(MS_NOSUID) | UInt(MS_NODEV), nil) == 0 else {
@@ -133,20 +138,5 @@ struct SecretFiles {
             }
             close(file.descriptor)
         }
-    }
-
-    static func nearestExistingAncestor(of path: String) -> String? {
-        var current = Substring(path)
-        while let slash = current.lastIndex(of: "/") {
-            current = slash == current.startIndex ? "/" : current[..<slash]
-            if access(String(current), F_OK) == 0 { return String(current) }
-            if current == "/" { return nil }
-        }
-        return nil
-    }
-
-    static func isTmpfs(_ path: String) -> Bool {
-        var info = statfs()
-        return statfs(path, &info) == 0 && info.f_type == 0x0102_1994  // TMPFS_MAGIC
     }
 }

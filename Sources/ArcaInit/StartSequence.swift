@@ -94,7 +94,9 @@ public struct StartSequence {
         for system in ["/proc", "/dev", "/sys"] {
             try Mounts.bind(system, to: mountpoint + system)
         }
-        try secrets.bind(under: mountpoint)
+        try secrets.bind(under: mountpoint, memoryBacked: config.policy.compactMap { rule in
+            if case .ephemeral = rule.pathClass { rule.path } else { nil }
+        })
         try Mounts.pivot(into: mountpoint)
 
         // The service, as the session says; host arguments and environment only where allowed.

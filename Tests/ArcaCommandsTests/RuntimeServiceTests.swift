@@ -107,7 +107,9 @@ import Testing
             }
             let abort = "\(connections)/\(major << 20 | minor)/abort"
             #expect(FileSystem.exists(abort), "no \(abort)")
-            try FileSystem.writeAtomically(Array("1".utf8), to: abort)
+            let handle = try #require(FileHandle(forWritingAtPath: abort))
+            try handle.write(contentsOf: Data("1".utf8))
+            try handle.close()
             #expect(mission.wait(runc, name: name) == 143)  // httpd stopped with SIGTERM
             #expect(mission.log(name).contains("stopping the service: the protected root's file system stopped"), "\(mission.log(name))")
         }
