@@ -14,10 +14,14 @@
 # Usage: bench/runtime.sh [RUNS]   (default 5; medians). Needs root, runc, mmdebstrap, umoci,
 #        gocryptfs (ARCA_BENCH_DEPS=1 scripts/install-deps.sh). Uses the release build.
 #        The Debian python3 image is built once and cached in .build/bench-cache.
+#        BIG_MIB / HUGE_MIB (default 1024 / 4096) shrink the files for a quick check of the script;
+#        KEEP_WORK=1 keeps the work directory (images, bundles, keeper data) for a closer look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 runs=${1:-5}
+big_mib=${BIG_MIB:-1024}
+huge_mib=${HUGE_MIB:-4096}
 arca=${ARCA_BIN:-$PWD/.build/release/arca}
 [ -x "$arca" ] || swift build -c release --product arca >&2
 [ -x "$(dirname "$arca")/arca-init" ] || swift build -c release --product arca-init >&2
@@ -34,7 +38,7 @@ cleanup() {
   for c in "${containers[@]}"; do runc delete --force "$c" >/dev/null 2>&1 || true; done
   mountpoint -q "$work/gc.plain" 2>/dev/null && fusermount3 -u "$work/gc.plain" 2>/dev/null || true
   if [ -n "$keeper_pid" ]; then kill "$keeper_pid" 2>/dev/null || true; wait "$keeper_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
+  if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 log() { echo "runtime bench: $*" >&2; }
@@ -75,8 +79,8 @@ log "preparing images in $work"
 cp -a "$(python_image)" "$work/img"
 mkdir -p "$work/app/app" "$work/big/data" "$work/huge/data"
 printf 'print("app")\n' >"$work/app/app/main.py"
-head -c 1G /dev/urandom >"$work/big/data/big.bin"
-truncate -s 4G "$work/huge/data/huge.bin"
+head -c "${big_mib}M" /dev/urandom >"$work/big/data/big.bin"
+truncate -s "${huge_mib}M" "$work/huge/data/huge.bin"
 add_layer "$work/img" python app "$work/app"
 add_layer "$work/img" app big "$work/big"
 add_layer "$work/img" big huge "$work/huge"
@@ -219,9 +223,9 @@ for s in warm cold; do
   printf '    %-5s whole runc run   %7.3f s   %7.3f s   %5sx\n' "$s" "$(m run-$s-native 2)" "$(m run-$s-sealed 2)" \
     "$(ratio "$(m run-$s-sealed 2)" "$(m run-$s-native 2)")"
 done
-arca_mib=$(awk -v t="$(m read-arca 2)" 'BEGIN { printf "%.0f", 1024 / t }')
-gc_mib=$(awk -v t="$(m read-gocryptfs 2)" 'BEGIN { printf "%.0f", 1024 / t }')
-echo "(2) 1 GiB cold read         arca $arca_mib MiB/s, gocryptfs $gc_mib MiB/s: $(ratio "$arca_mib" "$gc_mib")x (target >= 1.5x)"
+arca_mib=$(awk -v s="$big_mib" -v t="$(m read-arca 2)" 'BEGIN { printf "%.0f", s / t }')
+gc_mib=$(awk -v s="$big_mib" -v t="$(m read-gocryptfs 2)" 'BEGIN { printf "%.0f", s / t }')
+echo "(2) $big_mib MiB cold read         arca $arca_mib MiB/s, gocryptfs $gc_mib MiB/s: $(ratio "$arca_mib" "$gc_mib")x (target >= 1.5x)"
 big=$(m first-answer-big 2); huge=$(m first-answer-huge 2)
-echo "(3) first answer            without $big s, with 4 GiB more $huge s: +$(awk -v a="$big" -v b="$huge" 'BEGIN { printf "%.0f", (b - a) * 1000 }') ms (target <= 100 ms)"
-echo "(4) arca-init VmRSS         $(awk -v k="$(m rss-init-big 3)" 'BEGIN { printf "%.1f", k / 1024 }') MiB (service: $(awk -v k="$(m rss-service-big 3)" 'BEGIN { printf "%.1f", k / 1024 }') MiB); with the 4 GiB image $(awk -v k="$(m rss-init-huge 3)" 'BEGIN { printf "%.1f", k / 1024 }') MiB (target <= 32 MiB)"
+echo "(3) first answer            without $big s, with $huge_mib MiB more $huge s: +$(awk -v a="$big" -v b="$huge" 'BEGIN { printf "%.0f", (b - a) * 1000 }') ms (target <= 100 ms)"
+echo "(4) arca-init VmRSS         $(awk -v k="$(m rss-init-big 3)" 'BEGIN { printf "%.1f", k / 1024 }') MiB (service: $(awk -v k="$(m rss-service-big 3)" 'BEGIN { printf "%.1f", k / 1024 }') MiB); with the $huge_mib MiB file $(awk -v k="$(m rss-init-huge 3)" 'BEGIN { printf "%.1f", k / 1024 }') MiB (target <= 32 MiB)"
