@@ -24,7 +24,9 @@ big_mib=${BIG_MIB:-1024}
 huge_mib=${HUGE_MIB:-4096}
 arca=${ARCA_BIN:-$PWD/.build/release/arca}
 [ -x "$arca" ] || swift build -c release --product arca >&2
-[ -x "$(dirname "$arca")/arca-init" ] || swift build -c release --product arca-init >&2
+# the runtime under test: $ARCA_INIT (which `arca seal` ships), else arca-init beside $arca
+export ARCA_INIT=${ARCA_INIT:-$(dirname "$arca")/arca-init}
+[ -x "$ARCA_INIT" ] || swift build -c release --product arca-init >&2
 for tool in runc umoci mmdebstrap gocryptfs jq curl; do
   command -v "$tool" >/dev/null || { echo "bench/runtime.sh needs $tool (ARCA_BENCH_DEPS=1 scripts/install-deps.sh)" >&2; exit 1; }
 done
