@@ -102,6 +102,7 @@ public struct StartSequence {
         // The service, as the session says; host arguments and environment only where allowed.
         let spec = try serviceSpec(config: config, release: release, hostArguments: hostArguments)
         try secrets.finish(owner: spec.identity)
+        MemoryTrim.releaseFreeHeap()  // start-up garbage need not stay resident beside the service
         let supervisor = ServiceSupervisor(
             failure: { mount.isStopped ? "the protected root's file system stopped" : nil }, log: log)
         return try supervisor.run(spec)
