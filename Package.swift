@@ -112,6 +112,8 @@ let package = Package(
             dependencies: [
                 "ArcaCore", "ArcaSession", "ArcaKeeperAPI", "ArcaAttestation",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -123,7 +125,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            exclude: ["README.md"],
+            exclude: ["README.md", "Collateral/README.md"],
             swiftSettings: strict),
         .target(
             name: "ArcaKeeperClient",
@@ -154,7 +156,7 @@ let package = Package(
             name: "ArcaCommands",
             dependencies: [
                 "ArcaCore", "ArcaArchive", "ArcaOCI", "ArcaShield", "ArcaAttestation", "ArcaSeal", "ArcaSession", "ArcaRuntimeLayer", "ArcaCrypto", "ArcaMeasurement", "ArcaRegistry",
-                "ArcaKeeperAPI", "ArcaKeeper", "ArcaKeeperClient",
+                "ArcaKeeperAPI", "ArcaKeeper", "ArcaKeeperClient", "ArcaVolume",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["README.md"],
@@ -168,7 +170,7 @@ let package = Package(
         // the runtime: PID 1 of every sealed image (see docs/RUNTIME.md)
         .target(name: "CArcaShim", exclude: ["README.md"]),
         .target(name: "ArcaOS", dependencies: ["ArcaCore", "CArcaShim", .product(name: "SystemPackage", package: "swift-system")], exclude: ["README.md"], swiftSettings: strict),
-        .target(name: "ArcaInit", dependencies: ["ArcaCore", "ArcaOS", "ArcaMeasurement", "ArcaShield", "ArcaCrypto", "ArcaRootFS", "ArcaFUSE", "ArcaKeeperAPI", "ArcaKeeperLink", "ArcaAttestation"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "ArcaInit", dependencies: ["ArcaCore", "ArcaOS", "ArcaMeasurement", "ArcaShield", "ArcaCrypto", "ArcaRootFS", "ArcaFUSE", "ArcaKeeperAPI", "ArcaKeeperLink", "ArcaAttestation", "ArcaVolume", "ArcaVolumeFS"], exclude: ["README.md"], swiftSettings: strict),
         .executableTarget(name: "arca-test-supervisor", dependencies: ["ArcaOS"], swiftSettings: strict),
         .executableTarget(
             name: "arca-init",
@@ -221,7 +223,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ArcaCommandsTests",
-            dependencies: ["ArcaCommands", "ArcaOCI", "ArcaArchive", "ArcaTestSupport"],
+            dependencies: ["ArcaCommands", "ArcaOCI", "ArcaArchive", "ArcaVolume", "ArcaCrypto", "ArcaTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "ArcaRegistryTests",

@@ -2,7 +2,8 @@
 # Benchmark (issue: keeper): attest-and-release round trips per second and p50/p99 latency over TLS,
 # CLIENTS concurrent clients (default 64) in a separate process (arca-keeper-bench) on loopback,
 # against `arca keeper serve` on SQLite and then on PostgreSQL. Sim evidence, one new TLS connection
-# per request as arca-init makes. Records the keeper's peak RSS (VmHWM).
+# per attestation (nonce and release kept alive on it), as arca-init makes. Records the keeper's RSS
+# every 10 s, its peak RSS (VmHWM), and the CPU time per attestation of the keeper and of the clients.
 # Targets: >= 1,000/s with p99 < 50 ms (SQLite); soak at 500/s: 0 errors, memory flat.
 # Usage: bench/keeper.sh   env: SECONDS_RUN (default 20), CLIENTS (64), SOAK_SECONDS (default 60; 0 skips;
 #        the issue's soak is 600), SOAK_RATE (500), BACKENDS ("sqlite postgres"). Uses the release build.
@@ -90,6 +91,7 @@ run_bench() {  # LABEL ARGS... : prints the bench's output prefixed with LABEL, 
 }
 
 echo "keeper benchmark: $(machine_line); $clients clients in a separate process, ${seconds}s per backend, TLS 1.3 on loopback, sim evidence"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 status=0
 for backend in $backends; do
   if [ "$backend" = postgres ]; then
@@ -104,7 +106,7 @@ for backend in $backends; do
   if [ "$backend" = sqlite ] && [ "$soak_seconds" != 0 ]; then
     run_bench "$backend soak" --clients "$clients" --seconds "$soak_seconds" --rate "$soak_rate" || status=1
   fi
-  echo "$backend: keeper peak RSS (VmHWM) $(hwm_mib) MiB"
+  echo "$backend: keeper peak RSS (VmHWM) $(hwm_mib) MiB; load $(cut -d' ' -f1-3 /proc/loadavg)"
   stop_keeper
   if [ "$backend" = postgres ]; then scripts/postgres.sh stop "$work/pg" >/dev/null 2>&1; fi
 done

@@ -9,7 +9,7 @@ public struct ArcaCommand: AsyncParsableCommand {
         abstract: "Turn container images into confidential images, and run them.",
         version: version,
         subcommands: [SealCommand.self, MeasureCommand.self, VerifyCommand.self, RunCommand.self, InspectCommand.self, CopyCommand.self, EvidenceCommand.self,
-                      KeeperCommand.self, SessionCommand.self])
+                      KeeperCommand.self, SessionCommand.self, VolumeCommand.self])
 
     public init() {}
 }

@@ -25,6 +25,9 @@ struct CopyCommand: ParsableCommand {
     var compressionLevel: Int32?
     @OptionGroup var image: ImageOptions
     @OptionGroup(title: "Registry options") var registry: CopyRegistryFlags
+    @Flag(help: ArgumentHelp("Also decompress layers that pass through unchanged to check their diff_id now.",
+                             discussion: "Every blob's digest and size are always checked; a layer's diff_id is checked wherever it is decompressed (recompression, seal, run). Proven layers are remembered in ~/.cache/arca/verified-layers."))
+    var verifyDiffIds = false
     @Flag(help: "Print nothing on stderr.") var quiet = false
 
     func validate() throws {
@@ -40,7 +43,9 @@ struct CopyCommand: ParsableCommand {
         let resolved = try ImageResolver(platform: image.resolvedPlatform()).resolve(store)
         let target = try Stores.destination(to, registry: registry.destinationOptions(), from: from)
         let progress: any ProgressObserver = quiet ? SilentProgress() : TerminalProgress()
-        let written = try ImageCopier(compression: compression, compressionLevel: compressionLevel, progress: progress).copy(resolved, from: store, to: target)
+        let copier = ImageCopier(compression: compression, compressionLevel: compressionLevel, progress: progress,
+                                 checkPassThroughDiffIDs: verifyDiffIds, verifiedLayers: verifyDiffIds ? .standard() : nil)
+        let written = try copier.copy(resolved, from: store, to: target)
         print(written.digest)
     }
 }

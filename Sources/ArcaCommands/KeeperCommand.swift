@@ -5,7 +5,7 @@ struct KeeperCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keeper",
         abstract: "Run and administer the keeper (sessions, attestation, key release).",
-        subcommands: [KeeperServeCommand.self, KeeperPlatformCommand.self])
+        subcommands: [KeeperServeCommand.self, KeeperPlatformCommand.self, KeeperCollateralCommand.self])
 }
 
 /// Where a keeper keeps its state: `--data DIR` (SQLite, key, TLS identity) and optionally `--database`.

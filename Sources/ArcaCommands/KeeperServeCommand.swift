@@ -28,8 +28,17 @@ struct KeeperServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Requests per second allowed per client (burst: twice as many).")
     var rateLimit: Int = 50
 
-    @Option(name: .long, help: "Attestation collateral directory (intel/, amd/) for SGX, TDX and SNP evidence.")
+    @Option(name: .long, help: "Attestation collateral directory (intel/, amd/) for SGX, TDX and SNP evidence, besides what `keeper collateral import` stored in --data.")
     var collateral: String?
+
+    @Option(name: .long, help: "PCCS-compatible endpoint for Intel collateral (https://pccs:8081 or https://api.trustedservices.intel.com).")
+    var pccs: String?
+
+    @Option(name: .long, help: "Intel SGX Root CA CRL URL (default: the PCCS rootcacrl path; with Intel PCS use https://certificates.trustedservices.intel.com/IntelSGXRootCA.der).")
+    var pccsRootCrl: String?
+
+    @Flag(name: .long, help: "Accept any TLS certificate from the PCCS (self-signed installs); the collateral is still checked against Intel's signatures.")
+    var pccsInsecureTls = false
 
     func run() async throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
@@ -41,22 +50,27 @@ struct KeeperServeCommand: AsyncParsableCommand {
         let host = String(listen[..<colon]).trimmingCharacters(in: ["[", "]"])
         LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
         let logger = Logger(label: "arca.keeper")
-        // Hardware verifiers are always there; without collateral, SGX/TDX evidence is refused
-        // (its TCB cannot be evaluated) and SNP needs the VCEK in the report's certificate table.
-        let collateral = try self.collateral.map(CollateralDirectory.load) ?? CollateralDirectory()
-        let verifiers: [any EvidenceVerifier] = [
-            DCAPVerifier(kind: .sgx, collateral: collateral.intel), DCAPVerifier(kind: .tdx, collateral: collateral.intel),
-            SNPVerifier(collateral: collateral.snp),
-        ]
+        // Hardware verifiers are always there; without collateral (imported, --collateral or
+        // --pccs), SGX/TDX evidence is refused (its TCB cannot be evaluated) and SNP needs the
+        // VCEK in the report's certificate table.
+        let collateral = try KeeperCollateral.load(data: store.data, extra: self.collateral)
+        let pccsClient = try pccs.map { try PCCSClient(baseURL: $0, rootCRLURL: pccsRootCrl, verifyTLS: !pccsInsecureTls) }
+        let verifiers = KeeperCollateral.verifiers(collateral: collateral, pccs: pccsClient)
         let configuration = KeeperService.Configuration(
             dataDirectory: store.data, databaseURL: store.database,
             server: .init(host: host, port: port, rateBurst: rateLimit * 2, ratePerSecond: Double(rateLimit)),
             nonceLifetime: Double(nonceSeconds), verifiers: verifiers)
-        try await KeeperService.run(configuration, logger: logger) { pin, created, boundPort in
-            let note = created ? "created a new TLS identity in \(store.data)" : "TLS identity from \(store.data)"
-            // Written straight to fd 1: stdout may be a pipe, and scripts wait for the pin line.
-            writeStandardOutput("keeper listening on https://\(host):\(boundPort) (\(note))\nkeeper pin (--keeper-pin): \(pin)\n")
+        do {
+            try await KeeperService.run(configuration, logger: logger) { pin, created, boundPort in
+                let note = created ? "created a new TLS identity in \(store.data)" : "TLS identity from \(store.data)"
+                // Written straight to fd 1: stdout may be a pipe, and scripts wait for the pin line.
+                writeStandardOutput("keeper listening on https://\(host):\(boundPort) (\(note))\nkeeper pin (--keeper-pin): \(pin)\n")
+            }
+        } catch {
+            try? await pccsClient?.shutdown()
+            throw error
         }
+        try await pccsClient?.shutdown()
     }
 }
 

@@ -28,6 +28,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "The container's name (default: arca-<random>).") var name: String?
     @Option(help: "The sim platform key (PEM); created if it does not exist.") var platformKey: String?
     @Option(help: "Keep the bundle in this directory instead of a temporary one.") var bundle: String?
+    @Option(help: "Bind the host directory HOSTDIR as the image's volume NAME (NAME:HOSTDIR, repeatable; default $ARCA_HOME/volumes/SESSION/NAME).")
+    var volume: [String] = []
     @Flag(help: "Only prepare the bundle (with --bundle) and print its path; run it with `runc run --bundle DIR NAME`.")
     var prepareOnly = false
     @OptionGroup var image: ImageOptions
@@ -51,6 +53,7 @@ struct RunCommand: ParsableCommand {
         let resolved = try ImageResolver(platform: image.resolvedPlatform()).resolve(store)
         try RuncBundle.create(image: resolved, source: store, at: directory, platformKey: keyPath, keeper: keeper,
                               hostNetwork: network == "host", arguments: arguments)
+        try VolumeBindings.add(volume, bundle: directory, home: arcaHome())
         if prepareOnly {
             print(directory)
             return

@@ -86,11 +86,13 @@ public struct StartSequence {
             switch rule.pathClass {
             case .ephemeral: try Mounts.tmpfs(at: mountpoint + rule.path)
             case .host: try Mounts.bind(rule.path, to: mountpoint + rule.path, recursive: false)
-            case .volume(let name):
-                throw ArcaError(.unsupported, "volume \(name) at \(rule.path): encrypted volumes are not available in this arca-init yet")
-            case .authenticated, .encrypted: continue
+            case .volume, .authenticated, .encrypted: continue  // volumes: VolumeMounts below
             }
         }
+        let volumes = try VolumeMounts.mount(
+            config: config, release: release, keeperURL: keeperURL, pin: pin, root: self.root, mountpoint: mountpoint,
+            identity: try VolumeMounts.identity(config: config, release: release, protectedRoot: mountpoint), log: log)
+        defer { volumes.stop() }  // after the service ended: commit, unmount, release the leases
         for system in ["/proc", "/dev", "/sys"] {
             try Mounts.bind(system, to: mountpoint + system)
         }
@@ -104,7 +106,7 @@ public struct StartSequence {
         try secrets.finish(owner: spec.identity)
         MemoryTrim.releaseFreeHeap()  // start-up garbage need not stay resident beside the service
         let supervisor = ServiceSupervisor(
-            failure: { mount.isStopped ? "the protected root's file system stopped" : nil }, log: log)
+            failure: { mount.isStopped ? "the protected root's file system stopped" : volumes.failure }, log: log)
         return try supervisor.run(spec)
     }
 

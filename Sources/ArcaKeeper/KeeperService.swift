@@ -48,6 +48,11 @@ public enum KeeperService {
         let (identity, created) = try TLSIdentity.loadOrCreate(directory: configuration.dataDirectory, name: "tls",
                                                                commonName: "arca-keeper")
         let (store, storeServices) = try await openStore(configuration, logger: logger)
+        if let sqlite = store as? SQLiteStore {
+            // Nonces do not survive a restart (see `SQLiteStore.discardAllNonces`).
+            try await sqlite.migrate()
+            try await sqlite.discardAllNonces()
+        }
         let metrics = KeeperMetrics()
         let keeper = Keeper(store: store, masterKey: masterKey, verifiers: configuration.verifiers,
                             nonceLifetime: configuration.nonceLifetime, logger: logger,

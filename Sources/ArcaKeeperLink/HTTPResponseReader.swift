@@ -6,6 +6,16 @@ struct HTTPResponse: Sendable, Equatable {
     /// Header names in lowercase, in order of arrival.
     var headers: [(name: String, value: String)]
     var body: [UInt8]
+    /// HTTP/1.1 (persistent by default) rather than HTTP/1.0.
+    var isHTTP11 = true
+
+    /// Whether the server keeps the connection open after this response (RFC 9112 section 9.3).
+    var keepsConnectionOpen: Bool {
+        let options = headers.filter { $0.name == "connection" }
+            .flatMap { $0.value.lowercased().split(separator: ",").map { $0.filter { $0 != " " && $0 != "\t" } } }
+        if options.contains("close") { return false }
+        return isHTTP11 || options.contains("keep-alive")
+    }
 
     static func == (a: HTTPResponse, b: HTTPResponse) -> Bool {
         a.status == b.status && a.body == b.body && a.headers.elementsEqual(b.headers) { $0 == $1 }
@@ -39,20 +49,24 @@ struct HTTPResponseReader {
     /// Reads one final response (skipping up to `maximumInterimResponses` 1xx responses).
     mutating func read(expectBody: Bool = true) throws -> HTTPResponse {
         for _ in 0...limits.maximumInterimResponses {
-            let status = try readStatusLine()
+            let (status, isHTTP11) = try readStatusLine()
             let headers = try readHeaders()
             if (100..<200).contains(status) { continue }
             let hasBody = expectBody && status != 204 && status != 304
             let body = hasBody ? try readBody(headers) : []
-            return HTTPResponse(status: status, headers: headers, body: body)
+            return HTTPResponse(status: status, headers: headers, body: body, isHTTP11: isHTTP11)
         }
         throw malformed("more than \(limits.maximumInterimResponses) interim (1xx) responses")
     }
 
     // MARK: status line and headers
 
-    /// `HTTP/1.x SP 3DIGIT [SP reason]`.
-    private mutating func readStatusLine() throws -> Int {
+    /// Bytes read from the source beyond the response: a server that sends more than it was asked
+    /// for leaves the connection unusable for another request.
+    var hasUnreadInput: Bool { input.hasBufferedBytes }
+
+    /// `HTTP/1.x SP 3DIGIT [SP reason]`: the status and whether the version is 1.1.
+    private mutating func readStatusLine() throws -> (Int, Bool) {
         let line = try readLine(what: "status line")
         let shown = printable(line, limit: 80)
         let prefix = Array("HTTP/1.".utf8)
@@ -63,7 +77,7 @@ struct HTTPResponseReader {
         }
         let status = line[9..<12].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
         guard status >= 100 else { throw malformed("status \(status) in \"\(shown)\"") }
-        return status
+        return (status, line[7] == UInt8(ascii: "1"))
     }
 
     private mutating func readHeaders() throws -> [(name: String, value: String)] {
@@ -211,6 +225,9 @@ final class BufferedInput {
     private var ended = false
 
     init(_ source: any ByteSource) { self.source = source }
+
+    /// Whether bytes were read from the source that no caller consumed yet.
+    var hasBufferedBytes: Bool { start < buffer.count }
 
     /// The next line without its CRLF/LF, and how many bytes it consumed. `bytes` is nil when no
     /// line end comes within `maximum` bytes (plus its CRLF); the result is nil at the end of input.

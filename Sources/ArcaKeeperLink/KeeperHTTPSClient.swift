@@ -3,7 +3,7 @@ import ArcaKeeperAPI
 import FoundationEssentials
 
 /// A minimal HTTPS/1.1 client for the keeper API, for `arca-init` (no SwiftNIO): one request per
-/// connection, TLS 1.3 only, the server recognised by its pin — SHA-256 (hex) of its certificate's
+/// connection (`send`, `post`) or several on one kept-alive connection (`connect`), TLS 1.3 only, the server recognised by its pin — SHA-256 (hex) of its certificate's
 /// SubjectPublicKeyInfo, as `TLSIdentity.pin` computes it — with no CA or host-name validation.
 /// The pin is checked after the handshake and before any request byte is sent.
 public struct KeeperHTTPSClient: Sendable {
@@ -19,8 +19,29 @@ public struct KeeperHTTPSClient: Sendable {
         self.options = options
     }
 
-    /// Sends one request; returns the status and body of the answer, whatever the status.
+    /// Sends one request on a connection of its own (closed after the answer); returns the status
+    /// and body of the answer, whatever the status.
     public func send(method: String, path: String, body: [UInt8]?) throws -> (status: Int, body: [UInt8]) {
+        try Self.check(method: method, path: path, body: body, options: options)
+        return try connect().send(method: method, path: path, body: body, keepAlive: false)
+    }
+
+    /// Opens a pinned connection for several requests in turn (see `KeeperHTTPSConnection`).
+    public func connect() throws -> KeeperHTTPSConnection {
+        try KeeperHTTPSConnection(client: self)
+    }
+
+    /// POSTs `request` as JSON on a connection of its own and decodes the JSON answer. A non-2xx
+    /// answer throws `keeperRefused` with the keeper's `KeeperErrorResponse` as a `KeeperRefusal` cause.
+    public func post<Request: Encodable, Response: Decodable>(_ path: String, _ request: Request,
+                                                              as type: Response.Type = Response.self) throws -> Response {
+        let body = Array(try JSONEncoder().encode(request))
+        let (status, bytes) = try send(method: "POST", path: path, body: body)
+        return try Self.decode(path: path, status: status, body: bytes, address: address)
+    }
+
+    /// Refuses what no request to the keeper looks like, before anything is sent.
+    static func check(method: String, path: String, body: [UInt8]?, options: KeeperLinkOptions) throws {
         guard path.hasPrefix("/"), path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }), path.utf8.count <= 2048 else {
             throw ArcaError(.invalidArgument, "request path \(printable(path.utf8, limit: 80)) is not an absolute path of printable ascii")
         }
@@ -30,26 +51,10 @@ public struct KeeperHTTPSClient: Sendable {
         if let body, body.count > options.maximumBodySize {
             throw ArcaError(.limitExceeded, "request body is \(formatBytes(body.count)), over the \(formatBytes(options.maximumBodySize)) limit")
         }
-        let deadline = Deadline(secondsFromNow: options.requestTimeout)
-        let tcp = try TCPConnection.connect(to: address, timeout: options.connectTimeout, ioTimeout: options.ioTimeout)
-        let tls = try TLSSession(connection: tcp, deadline: deadline)
-        try tls.handshake()
-        let presented = sha256Hex(try tls.peerPublicKeyInfo())
-        guard presented == pin else {
-            throw ArcaError(.pinMismatch, "the server at \(address) presented key sha256:\(presented), but the keeper pin is sha256:\(pin); refusing it (nothing was sent)")
-        }
-        try tls.write(Self.head(method: method, path: path, host: address.description, bodyCount: body?.count) + (body ?? []))
-        var reader = HTTPResponseReader(source: tls, limits: .init(maximumBodySize: options.maximumBodySize), peer: address.description)
-        let response = try reader.read()
-        return (response.status, response.body)
     }
 
-    /// POSTs `request` as JSON and decodes the JSON answer. A non-2xx answer throws
-    /// `keeperRefused` with the keeper's `KeeperErrorResponse` as a `KeeperRefusal` cause.
-    public func post<Request: Encodable, Response: Decodable>(_ path: String, _ request: Request,
-                                                              as type: Response.Type = Response.self) throws -> Response {
-        let body = Array(try JSONEncoder().encode(request))
-        let (status, bytes) = try send(method: "POST", path: path, body: body)
+    /// The JSON answer to `path`, or `keeperRefused` for a non-2xx status.
+    static func decode<Response: Decodable>(path: String, status: Int, body bytes: [UInt8], address: KeeperAddress) throws -> Response {
         guard (200..<300).contains(status) else {
             let refusal = Self.refusal(status: status, body: bytes)
             throw ArcaError(.keeperRefused, "the keeper at \(address) refused \(path) (\(status) \(refusal.reason)): \(refusal.message)",
@@ -75,8 +80,9 @@ public struct KeeperHTTPSClient: Sendable {
                              message: body.isEmpty ? "(empty body)" : printable(body, limit: 200))
     }
 
-    static func head(method: String, path: String, host: String, bodyCount: Int?) -> [UInt8] {
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: arca-init\r\nAccept: application/json\r\nConnection: close\r\n"
+    static func head(method: String, path: String, host: String, bodyCount: Int?, keepAlive: Bool = false) -> [UInt8] {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: arca-init\r\nAccept: application/json\r\n"
+        head += keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n"
         if let bodyCount {
             head += "Content-Type: application/json\r\nContent-Length: \(bodyCount)\r\n"
         } else if method == "POST" || method == "PUT" {

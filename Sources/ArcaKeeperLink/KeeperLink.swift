@@ -5,7 +5,8 @@ import Crypto
 import FoundationEssentials
 
 /// The runtime's attestation to the keeper: a fresh ephemeral P-256 key, a nonce, evidence that
-/// binds nonce, key and measurement (`ReportDataBinding`), the release sealed to that key.
+/// binds nonce, key and measurement (`ReportDataBinding`), the release sealed to that key; both
+/// requests on one pinned TLS connection.
 /// Nothing here logs; the payload holds the service's keys and secrets and goes only to the caller.
 public enum KeeperLink {
     /// Attests to the keeper and returns the released payload.
@@ -35,8 +36,11 @@ public enum KeeperLink {
         let ephemeral = P256.KeyAgreement.PrivateKey()
         let ephemeralPublic = Array(ephemeral.publicKey.x963Representation)
 
-        let nonceResponse = try client.post("\(KeeperAPI.prefix)/nonce", NonceRequest(session: session, service: service),
-                                            as: NonceResponse.self)
+        // Nonce and release share one kept-alive connection (one handshake); a keeper or proxy that
+        // closes after the nonce gets a second connection.
+        var connection = try client.connect()
+        let nonceResponse = try connection.post("\(KeeperAPI.prefix)/nonce", NonceRequest(session: session, service: service),
+                                                as: NonceResponse.self, keepAlive: true)
         guard let nonce = Hex.decode(nonceResponse.nonce), (16...64).contains(nonce.count) else {
             throw ArcaError(.invalidFormat, "the keeper at \(client.address) sent nonce \(printable(nonceResponse.nonce.utf8, limit: 140)), not 16…64 bytes of hex")
         }
@@ -47,7 +51,8 @@ public enum KeeperLink {
         let request = ReleaseRequest(session: session, service: service, nonce: nonceResponse.nonce,
                                      evidenceKind: kind.rawValue, evidence: Data(evidence).base64EncodedString(),
                                      ephemeralPublicKey: Hex.encode(ephemeralPublic))
-        let release = try client.post("\(KeeperAPI.prefix)/release", request, as: ReleaseResponse.self)
+        if !connection.isReusable { connection = try client.connect() }
+        let release = try connection.post("\(KeeperAPI.prefix)/release", request, as: ReleaseResponse.self, keepAlive: false)
 
         guard release.evidenceKind == kind.rawValue else {
             throw ArcaError(.integrity, "the keeper at \(client.address) accepted evidence kind \(printable(release.evidenceKind.utf8, limit: 20)), but \(kind) was sent")

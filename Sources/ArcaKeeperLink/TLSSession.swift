@@ -6,44 +6,30 @@ import COpenSSL
 /// host-name validation happens here; the caller checks the server key against the pin
 /// (`peerPublicKeyInfo`) after the handshake and before it sends a single request byte.
 final class TLSSession: ByteSource {
-    private let context: OpaquePointer
     private let ssl: OpaquePointer
     /// Owned by `ssl` (freed with it): network bytes in, and bytes for the network out.
     private let networkIn: OpaquePointer
     private let networkOut: OpaquePointer
     private let connection: TCPConnection
-    private let deadline: Deadline
+    /// The deadline of the current request (a kept-alive connection gets a new one per request).
+    var deadline: Deadline
     private var peerClosed = false
     private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
-
-    /// OpenSSL's one-time initialisation, without openssl.cnf (see the shim).
-    private static let initialised: Bool = arca_openssl_init_without_config() == 1
 
     init(connection: TCPConnection, deadline: Deadline) throws {
         self.connection = connection
         self.deadline = deadline
-        guard Self.initialised else {
-            throw Self.failure("setup (initialising openssl)", address: connection.address)
+        guard let context = Self.sharedContext.pointer else {
+            throw Self.failure("setup (creating a tls 1.3 client context)", address: connection.address)
         }
-        guard let context = SSL_CTX_new(TLS_client_method()) else {
-            throw Self.failure("setup (creating a context)", address: connection.address)
-        }
-        guard arca_ssl_ctx_tls13_only(context) == 1 else {
-            SSL_CTX_free(context)
-            throw Self.failure("setup (restricting to tls 1.3)", address: connection.address)
-        }
-        SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)   // the pin replaces CA validation
         guard let ssl = SSL_new(context) else {
-            SSL_CTX_free(context)
             throw Self.failure("setup (creating a session)", address: connection.address)
         }
         guard let networkIn = BIO_new(BIO_s_mem()), let networkOut = BIO_new(BIO_s_mem()) else {
             SSL_free(ssl)
-            SSL_CTX_free(context)
             throw Self.failure("setup (creating buffers)", address: connection.address)
         }
         SSL_set_bio(ssl, networkIn, networkOut)
-        self.context = context
         self.ssl = ssl
         self.networkIn = networkIn
         self.networkOut = networkOut
@@ -56,7 +42,28 @@ final class TLSSession: ByteSource {
 
     deinit {
         SSL_free(ssl)
-        SSL_CTX_free(context)
+    }
+
+    /// One client context per process: OpenSSL 3 makes `SSL_CTX_new` costly (provider and
+    /// algorithm lookups, about as much CPU as the handshake's own ECDH), and a configured context
+    /// is safe to share between threads. It holds no per-connection state: no CA store, no client
+    /// session cache (the default cache mode is server-only). nil if OpenSSL cannot set it up.
+    private static let sharedContext: SharedContext = SharedContext.make()
+
+    private struct SharedContext: @unchecked Sendable {   // immutable once made, as OpenSSL requires
+        let pointer: OpaquePointer?
+
+        static func make() -> SharedContext {
+            guard arca_openssl_init_without_config() == 1, let context = SSL_CTX_new(TLS_client_method()) else {
+                return SharedContext(pointer: nil)
+            }
+            guard arca_ssl_ctx_tls13_only(context) == 1 else {
+                SSL_CTX_free(context)
+                return SharedContext(pointer: nil)
+            }
+            SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)   // the pin replaces CA validation
+            return SharedContext(pointer: context)
+        }
     }
 
     /// Runs the TLS 1.3 handshake.

@@ -2,8 +2,14 @@ import ArcaArchive
 import ArcaCore
 
 /// Copies an image from a source store to a destination store, verifying every blob (digest and
-/// size) and every layer's diff_id on the way, and recompressing layers where asked or where the
-/// destination needs it. Layers are processed in parallel; the result does not depend on timing.
+/// size) on the way, and recompressing layers where asked or where the destination needs it.
+/// Layers are processed in parallel; the result does not depend on timing.
+///
+/// A layer's diff_id is checked wherever the layer is decompressed: when it is recompressed here,
+/// and by every reader that uses its content (seal, run, inspect --tree, unpack). A layer passed
+/// through unchanged is pinned by its blob digest, so its diff_id is only checked here when
+/// `checkPassThroughDiffIDs` asks for it (`arca copy --verify-diff-ids`); pairs proven before
+/// (`verifiedLayers`) are then not decompressed again.
 public struct ImageCopier {
     /// The layer compression to write; nil keeps each layer as it is where the destination accepts it.
     public var compression: LayerCompression?
@@ -13,6 +19,13 @@ public struct ImageCopier {
     public var progress: any ProgressObserver
     /// How many layers are copied at once.
     public var parallelism: Int
+    /// Whether a layer passed through unchanged is also decompressed to check its diff_id (on a
+    /// second thread beside the transfer). Off by default: the blob digest already pins its bytes,
+    /// and every reader of the content checks the diff_id where it decompresses anyway.
+    public var checkPassThroughDiffIDs: Bool
+    /// Layers whose diff_id was proven before: with `checkPassThroughDiffIDs`, passed-through
+    /// copies of these skip the decompression (their blob digest is still checked).
+    public var verifiedLayers: VerifiedLayerCache?
 
     /// gzip 1, zstd 3. gzip -1 costs about the CPU time of skopeo's default gzip for output about
     /// 4% larger (measured on the python image, docs/BENCHMARKS.md); gzip -6 costs twice as much.
@@ -22,7 +35,10 @@ public struct ImageCopier {
 
     public init(compression: LayerCompression? = nil, compressionLevel: Int32? = nil, limits: ArchiveLimits = ArchiveLimits(),
                 progress: any ProgressObserver = SilentProgress(),
-                parallelism: Int = max(1, min(4, ProcessInfoLite.activeProcessorCount))) {
+                parallelism: Int = max(1, min(4, ProcessInfoLite.activeProcessorCount)),
+                checkPassThroughDiffIDs: Bool = false, verifiedLayers: VerifiedLayerCache? = nil) {
+        self.checkPassThroughDiffIDs = checkPassThroughDiffIDs
+        self.verifiedLayers = verifiedLayers
         self.compression = compression
         self.compressionLevel = compressionLevel
         self.limits = limits
@@ -81,22 +97,7 @@ public struct ImageCopier {
         let label = "layer \(index + 1) (\(layer.digest.short)…)"
 
         if to == from {
-            if try destination.hasBlob(layer) {
-                // Still prove the stored blob matches, as a cheap verified read of the source.
-                try checkDiffID(of: source.openVerifiedBlob(layer, label: label), layer: layer, compression: from, expected: diffID, label: label)
-                return layer
-            }
-            // Pass through: the compressed bytes go to the destination as they are read, while the
-            // same bytes are decompressed and hashed to check the diff_id.
-            let stored = try destination.putBlob(mediaType: layer.mediaType) { sink in
-                let verified = try source.openVerifiedBlob(layer, label: label)
-                let tee = TeeSource(ProgressSource(verified, observer: progress), copyingTo: sink)
-                try checkDiffID(of: tee, layer: layer, compression: from, expected: diffID, label: label)
-            }
-            var result = layer
-            result.digest = stored.digest
-            result.size = stored.size
-            return result
+            return try passThrough(layer, index: index, compression: from, diffID: diffID, from: source, to: destination, label: label)
         }
 
         let targetType = destination.acceptedLayerCompressions == [.none] ? MediaType.dockerLayer : MediaType.ociLayer(to)
@@ -109,9 +110,46 @@ public struct ImageCopier {
             try verified.drain()
             try plain.check()
         }
+        verifiedLayers?.record(blob: layer.digest, compression: from, diffID: diffID)
         var result = stored
         result.annotations = layer.annotations
         return result
+    }
+
+    /// Copies a layer whose bytes stay as they are. The blob's digest and size are always checked
+    /// as it streams. With `checkPassThroughDiffIDs`, its diff_id is checked too unless
+    /// `verifiedLayers` recorded this (blob, diff_id) pair as proven before — by decompressing
+    /// beside the transfer, on a second thread, so the check costs little wall time; the
+    /// destination keeps the blob only when both checks passed.
+    private func passThrough(_ layer: Descriptor, index: Int, compression: LayerCompression, diffID: Digest,
+                             from source: any ImageSource, to destination: any ImageDestination, label: String) throws -> Descriptor {
+        if compression == .none, layer.digest != diffID {
+            throw ArcaError(.integrity, "\(label) does not match its diff_id: config says \(diffID), content is \(layer.digest)")
+        }
+        // An uncompressed layer's diff_id is its blob digest, which the verified stream proves.
+        let proven = compression == .none || !checkPassThroughDiffIDs
+            || verifiedLayers?.contains(blob: layer.digest, compression: compression, diffID: diffID) == true
+        if try destination.hasBlob(layer) {
+            if !proven {
+                // Nothing to forward, but the pair is proven from the source before it is trusted.
+                try checkDiffID(of: source.openVerifiedBlob(layer, label: label), layer: layer, compression: compression, expected: diffID, label: label)
+                verifiedLayers?.record(blob: layer.digest, compression: compression, diffID: diffID)
+            }
+            progress.advance(by: layer.size)
+            return layer
+        }
+        let verified = try source.openVerifiedBlob(layer, label: label)
+        guard !proven else {
+            try destination.putBlob(layer, from: PassThroughSource(verified, progress: progress, checker: nil))
+            return layer
+        }
+        let checker = try BackgroundReader { plain in
+            try checkDiffID(of: plain, layer: layer, compression: compression, expected: diffID, label: label)
+        }
+        defer { try? checker.wait() }  // ends the checker's stream when the transfer failed
+        try destination.putBlob(layer, from: PassThroughSource(verified, progress: progress, checker: checker))
+        verifiedLayers?.record(blob: layer.digest, compression: compression, diffID: diffID)
+        return layer
     }
 
     /// Decompresses `source` to its end and checks the uncompressed digest against the diff_id.
@@ -139,5 +177,34 @@ public struct ImageCopier {
             let actual = Digest(sha256Hex: hashing.hexDigest())
             guard actual == diffID else { throw mismatch(actual) }
         })
+    }
+}
+
+/// A layer on its way through unchanged: the verified blob's bytes as they are, reported to the
+/// progress observer and handed to the diff_id checker. Its end is only reported once the blob's
+/// digest *and* the checker's diff_id are proven, so the destination (which may rely on this
+/// source's own proof and not hash again) commits nothing unproven.
+private final class PassThroughSource: SelfVerifyingSource {
+    private let base: VerifiedBlobSource
+    private let progress: any ProgressObserver
+    private let checker: BackgroundReader?
+
+    init(_ base: VerifiedBlobSource, progress: any ProgressObserver, checker: BackgroundReader?) {
+        self.base = base
+        self.progress = progress
+        self.checker = checker
+    }
+
+    var promised: Descriptor { base.promised }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = try base.read(into: buffer)
+        if n > 0 {
+            progress.advance(by: Int64(n))
+            try checker?.write(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+        } else {
+            try checker?.wait()
+        }
+        return n
     }
 }

@@ -1,17 +1,33 @@
 import ArcaCore
 
+/// A source that proves by itself that the bytes it hands out are the blob `promised` names: it
+/// throws, instead of reporting its end, when their size or digest differ. A destination given
+/// such a source for the same descriptor need not hash the bytes a second time.
+public protocol SelfVerifyingSource: ByteSource {
+    var promised: Descriptor { get }
+}
+
+extension SelfVerifyingSource {
+    /// True when this source's proof covers `descriptor`.
+    public func proves(_ descriptor: Descriptor) -> Bool {
+        promised.digest == descriptor.digest && promised.size == descriptor.size
+    }
+}
+
 /// Reads a blob while hashing it; at its end, checks the size and digest the descriptor promised.
 ///
 /// Bytes are handed out as they stream by, so a consumer must treat everything it got as
 /// untrusted until `read` has returned 0 (the end, after which the blob is proven good). The
 /// stream never reads more than `size + 1` bytes from the store, so a lying store cannot make
 /// it run on.
-public final class VerifiedBlobSource: ByteSource {
+public final class VerifiedBlobSource: SelfVerifyingSource {
     private let base: any ByteSource
     private let expected: Descriptor
     private let label: String
     private var hashing: HashingSource
     private var verified = false
+
+    public var promised: Descriptor { expected }
 
     public init(_ base: any ByteSource, expected: Descriptor, label: String) {
         self.base = base

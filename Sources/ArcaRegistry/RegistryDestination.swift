@@ -84,7 +84,9 @@ public final class RegistryDestination: ImageDestination {
 
     public func putBlob(_ descriptor: Descriptor, from source: any ByteSource) throws {
         if try mount(descriptor.digest) { return }
-        let upload = BlobUpload(client: client)
+        // A source that proves its own digest (ImageCopier's verified blobs) is not hashed again.
+        let proven = (source as? any SelfVerifyingSource).map { $0.proves(descriptor) } == true
+        let upload = BlobUpload(client: client, known: proven ? descriptor : nil)
         try source.copy(to: upload)
         _ = try upload.complete(expected: descriptor)
         record(upload)

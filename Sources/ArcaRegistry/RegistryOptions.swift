@@ -8,8 +8,9 @@ import Darwin
 
 /// How Arca talks to a registry: credentials, TLS, retries and upload tuning.
 ///
-/// The CLI flags map onto it one to one (see docs/REGISTRIES.md): `--creds`, `--authfile`,
-/// `--cert-dir`, `--tls-verify`, `--insecure`, `--retry-times`, `--retry-delay`, `--mount-from`.
+/// The CLI flags map onto it (see docs/REGISTRIES.md): `--creds`, `--authfile`, `--cert-dir`,
+/// `--tls-verify`, `--insecure`, `--retry-times`; `mountFrom` is set by the CLI when both images
+/// are in one registry; the upload tuning has no flag.
 public struct RegistryOptions: Sendable {
     /// Explicit credentials (`--creds USER:PASS`); when nil they are looked up in `credentialStore`.
     public var credentials: RegistryCredentials?
@@ -33,6 +34,10 @@ public struct RegistryOptions: Sendable {
     /// The size of each `PATCH` of a chunked upload (raised to the registry's `OCI-Chunk-Min-Length`).
     /// A blob no larger than this goes up in one monolithic `PUT`.
     public var chunkSize: Int
+    /// Blobs larger than `chunkSize` go up as one streamed `PATCH` (as docker and skopeo do):
+    /// much faster than chunks on common registries, but a failure mid-stream is not retried
+    /// (the bytes are gone). False: `PATCH` chunks of `chunkSize`, each retried on failure.
+    public var streamUploads: Bool
     public var connectTimeout: Duration
     /// The longest wait for data on an open connection.
     public var readTimeout: Duration
@@ -42,7 +47,7 @@ public struct RegistryOptions: Sendable {
     public init(credentials: RegistryCredentials? = nil, credentialStore: CredentialStore = CredentialStore(),
                 certDirectory: String? = nil, tlsVerify: Bool = true, insecure: Bool = false,
                 retries: Int = 3, retryDelay: Duration = .milliseconds(500), mountFrom: String? = nil,
-                chunkSize: Int = 8 << 20, connectTimeout: Duration = .seconds(10), readTimeout: Duration = .seconds(120),
+                chunkSize: Int = 8 << 20, streamUploads: Bool = true, connectTimeout: Duration = .seconds(10), readTimeout: Duration = .seconds(120),
                 warn: @escaping @Sendable (String) -> Void = { printWarning($0) }) {
         self.credentials = credentials
         self.credentialStore = credentialStore
@@ -53,6 +58,7 @@ public struct RegistryOptions: Sendable {
         self.retryDelay = retryDelay
         self.mountFrom = mountFrom
         self.chunkSize = chunkSize
+        self.streamUploads = streamUploads
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.warn = warn

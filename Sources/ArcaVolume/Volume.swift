@@ -44,6 +44,18 @@ public final class Volume: @unchecked Sendable {
     var changed = false
     var dirty: [UInt64: [UInt64: [UInt8]]] = [:]
     var dirtyBytes = 0
+    /// Recently decrypted chunks by storage name (FIFO): a 4 KiB read or read-modify-write in a
+    /// 64 KiB chunk then decrypts it once, not once per request.
+    var chunkCache: [String: [UInt8]] = [:]
+    var chunkCacheOrder: [String] = []
+    static let chunkCacheSize = 32
+    /// Unreferenced chunk files in `spare/`, reused for new chunks (see `HostDirectory.create`).
+    var spares: [String] = []
+    /// At most 64 MiB of retired chunks are kept for reuse (64 files or more); a full host disk
+    /// drops them all first (`withSpaceRetry`).
+    var spareLimit: Int { max(64, (64 << 20) / chunkSize) }
+    /// Chunk files written since the last commit, fsynced together by the next one.
+    var unsynced: [String] = []
     /// Chunk files no longer referenced; removed once a version without them is committed.
     var obsolete: [String] = []
     /// Unlinked files still open (POSIX keeps them readable until the last close); never stored.
@@ -88,6 +100,7 @@ public final class Volume: @unchecked Sendable {
         let keys = try VolumeKeys(masterKey: key, volumeId: randomBytes(VolumeKeys.idSize))
         try host.makeDirectory("meta")
         try host.makeDirectory("chunks")
+        try host.makeDirectory("spare")
         let header = VolumeHeader(volumeId: keys.volumeId, chunkSize: chunkSize, keyCheck: keys.keyCheck)
         try host.replaceDurably("volume", header.encoded(), directory: ".")
         let tree = VolumeTree.empty(fileId: randomBytes(16), uid: uid, gid: gid, now: now())
@@ -142,10 +155,14 @@ public final class Volume: @unchecked Sendable {
         return volume
     }
 
-    /// Removes chunk and metadata files the current version does not reference.
+    /// Recycles chunk files and removes metadata files the current version does not reference.
     private func collectGarbage() {
+        try? host.makeDirectory("spare")  // volumes created before spare/ existed
+        let found = (try? host.list("spare")) ?? []
+        spares = Array(found.prefix(spareLimit))
+        for name in found.dropFirst(spareLimit) { host.remove("spare/" + name) }
         let keep = tree.storageNames
-        for name in (try? host.list("chunks")) ?? [] where !keep.contains(name) { host.remove("chunks/" + name) }
+        for name in (try? host.list("chunks")) ?? [] where !keep.contains(name) { retire(name) }
         let current = MetadataFile.name(version: currentVersion)
         for name in (try? host.list("meta")) ?? [] where name != current { host.remove("meta/" + name) }
     }
@@ -160,10 +177,13 @@ public final class Volume: @unchecked Sendable {
         guard changed else { return }
         try flushDirtyChunks()
         try commitHook?(.chunksWritten)
+        // The new chunk files and their directory entries are durable before the metadata names them.
+        try host.syncFiles(unsynced.map { "chunks/" + $0 })
         try host.syncDirectory("chunks")
+        unsynced.removeAll()
         let next = currentVersion + 1
         let bytes = try MetadataFile.seal(tree: tree, keys: keys, version: next, chunkSize: chunkSize)
-        try host.replaceDurably("meta/" + MetadataFile.name(version: next), bytes, directory: "meta")
+        try withSpaceRetry { try host.replaceDurably("meta/" + MetadataFile.name(version: next), bytes, directory: "meta") }
         try commitHook?(.metadataWritten)
         let point = AnchorPoint(version: next, root: Hash256(SHA256.hash(data: bytes)))
         try anchor.intent(point)
@@ -171,36 +191,76 @@ public final class Volume: @unchecked Sendable {
         try anchor.commit(point)
         try commitHook?(.committed)
         if currentVersion > 0 { host.remove("meta/" + MetadataFile.name(version: currentVersion)) }
-        for name in obsolete { host.remove("chunks/" + name) }
+        for name in obsolete { retire(name) }
         obsolete.removeAll()
         currentVersion = next
         currentRoot = point.root
         changed = false
     }
 
+    /// A chunk file no committed version references any more: kept in `spare/` for reuse (up to
+    /// `spareLimit` files), removed otherwise. Its content is never read again.
+    func retire(_ name: String) {
+        if spares.count < spareLimit, host.recycle("chunks/" + name, as: name) {
+            spares.append(name)
+        } else {
+            host.remove("chunks/" + name)
+        }
+    }
+
+    /// Runs `body`; if the host disk is full while spares hold space, removes them and runs it again.
+    func withSpaceRetry<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as ArcaError where error.code == .noSpace && !spares.isEmpty {
+            for name in spares { host.remove("spare/" + name) }
+            spares.removeAll()
+            return try body()
+        }
+    }
+
     /// Seals every dirty chunk into a new chunk file (not yet committed: the tree in memory points
     /// at it, the committed metadata does not).
     func flushDirtyChunks() throws {
+        try withSpaceRetry { try flushDirtyChunksOnce() }  // a retry skips the files already written
+    }
+
+    private func flushDirtyChunksOnce() throws {
         for (inode, chunks) in dirty {
             guard var node = tree.nodes[inode] else { continue }  // an orphan: its dirty data stays in memory
-            for (index, plaintext) in chunks {
-                if let old = node.chunks[index] { obsolete.append(old.storageName) }
-                if plaintext.isEmpty {
-                    node.chunks[index] = nil
-                    continue
+            // On a failure (a full host disk) this file's new chunk files are removed again: the
+            // tree does not reference them, and they would hold the space a retry needs.
+            var written: [String] = []
+            var replaced: [String] = []
+            do {
+                for (index, plaintext) in chunks {
+                    if let old = node.chunks[index] { replaced.append(old.storageName) }
+                    if plaintext.isEmpty {
+                        node.chunks[index] = nil
+                        continue
+                    }
+                    if counter >= ChunkCipher.sessionLimit {
+                        session = randomBytes(16)
+                        sessionKey = keys.chunkKey(session: session)
+                        counter = 0
+                    }
+                    let sealed = try cipher.seal(plaintext, key: sessionKey, session: session, counter: counter, fileId: node.fileId,
+                                                 index: index, writeVersion: currentVersion + 1)
+                    counter += 1
+                    try host.create("chunks/" + sealed.reference.storageName, sealed.bytes, reusing: spares.popLast())
+                    written.append(sealed.reference.storageName)
+                    unsynced.append(sealed.reference.storageName)
+                    node.chunks[index] = sealed.reference
                 }
-                if counter >= ChunkCipher.sessionLimit {
-                    session = randomBytes(16)
-                    sessionKey = keys.chunkKey(session: session)
-                    counter = 0
-                }
-                let sealed = try cipher.seal(plaintext, key: sessionKey, session: session, counter: counter, fileId: node.fileId,
-                                             index: index, writeVersion: currentVersion + 1)
-                counter += 1
-                try host.create("chunks/" + sealed.reference.storageName, sealed.bytes)
-                node.chunks[index] = sealed.reference
+            } catch {
+                for name in written { host.remove("chunks/" + name) }
+                unsynced.removeLast(written.count)
+                throw error
             }
+            obsolete += replaced
             tree.nodes[inode] = node
+            dirtyBytes = max(0, dirtyBytes - chunks.values.reduce(0) { $0 + $1.count })  // a retry after a later failure skips this file
+            dirty[inode] = nil
         }
         dirty = dirty.filter { orphans[$0.key] != nil }  // unlinked-but-open files keep theirs in memory
         dirtyBytes = 0

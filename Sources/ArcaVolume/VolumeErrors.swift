@@ -13,4 +13,6 @@ extension ArcaError.Code {
     public static let volumeBusy = ArcaError.Code(rawValue: "volume-busy")
     /// The volume on disk is older than, or differs from, its anchored version.
     public static let rollback = ArcaError.Code(rawValue: "rollback")
+    /// The host directory's file system is full (ENOSPC or EDQUOT): the service gets ENOSPC.
+    public static let noSpace = ArcaError.Code(rawValue: "no-space")
 }

@@ -117,10 +117,12 @@ extension Volume {
                 let within = Int(position - base)
                 let count = Int(min(end, base + UInt64(chunkSize)) - position)
                 let target = UnsafeMutableRawBufferPointer(rebasing: buffer[Int(position - offset)..<Int(position - offset) + count])
-                target.initializeMemory(as: UInt8.self, repeating: 0)
-                if within < chunk.count {
-                    let available = min(count, chunk.count - within)
+                let available = within < chunk.count ? min(count, chunk.count - within) : 0
+                if available > 0 {
                     chunk.withUnsafeBytes { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[within..<within + available])) }
+                }
+                if available < count {  // a hole or the zero-filled tail of a short chunk
+                    UnsafeMutableRawBufferPointer(rebasing: target[available...]).initializeMemory(as: UInt8.self, repeating: 0)
                 }
                 position += UInt64(count)
             }
@@ -329,7 +331,13 @@ extension Volume {
     func plaintext(of node: Node, index: UInt64) throws -> [UInt8] {
         if let chunk = dirty[node.inode]?[index] { return chunk }
         guard let reference = node.chunks[index] else { return [] }
+        // Chunk files are never rewritten (a name is used once), so a cached plaintext stays valid.
+        if let cached = chunkCache[reference.storageName] { return cached }
         let sealed = try host.read("chunks/" + reference.storageName, limit: chunkSize + ChunkCipher.tagSize + 1)
-        return try cipher.open(sealed, key: key(for: reference.session), reference: reference, fileId: node.fileId, index: index)
+        let plaintext = try cipher.open(sealed, key: key(for: reference.session), reference: reference, fileId: node.fileId, index: index)
+        if chunkCacheOrder.count >= Self.chunkCacheSize { chunkCache[chunkCacheOrder.removeFirst()] = nil }
+        chunkCache[reference.storageName] = plaintext
+        chunkCacheOrder.append(reference.storageName)
+        return plaintext
     }
 }

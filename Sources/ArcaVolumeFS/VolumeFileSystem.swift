@@ -43,6 +43,9 @@ public final class VolumeFileSystem: WritableFileSystemOperations {
             throw FUSEError(failure.code)
         } catch let error as FUSEError {
             throw error
+        } catch let error as ArcaError where error.code == .noSpace {
+            log("volume \(what): \(error.message)")
+            throw FUSEError(ENOSPC)
         } catch {
             log("volume \(what) failed: \(error)")
             throw FUSEError.io

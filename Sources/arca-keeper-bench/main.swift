@@ -20,7 +20,8 @@ usage: arca-keeper-bench URL PIN SESSION MEASUREMENT_HEX PLATFORM_KEY_PEM
   --clients N     concurrent client threads (default 64)
   --seconds S     how long to run (default 10)
   --rate R        open-loop: start R attestations per second in total (default: closed loop, as fast as possible);
-                  latency then counts from each attestation's scheduled start
+                  latency then counts from each attestation's scheduled start; slots not started by the
+                  end are reported as backlog, not run
   --keeper-pid P  sample the keeper's VmRSS every 10 s (stderr) and report first/last/peak
 """
 
@@ -61,6 +62,28 @@ func vmRSS(pid: Int32, field: String) -> Int? {
     return nil
 }
 
+/// User + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15).
+func cpuSeconds(pid: Int32) -> Double? {
+    guard let f = fopen("/proc/\(pid)/stat", "r") else { return nil }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 1024)
+    guard fgets(&line, 1024, f) != nil else { return nil }
+    let s = String(decoding: line.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    guard let close = s.lastIndex(of: ")") else { return nil }
+    let fields = s[s.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// This process's user + system CPU seconds so far.
+func ownCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+}
+
 struct Config: Sendable {
     var keeper: KeeperAddress
     var pin: String
@@ -96,7 +119,9 @@ final class Bench: Sendable {
             if let rate = c.rate {
                 let slot = nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue
                 let scheduled = c.start + Double(slot) / rate
-                if scheduled >= c.end { break }
+                // Slots still waiting when the run ends are not started: a machine that cannot
+                // keep up reports its backlog instead of working through it for minutes.
+                if scheduled >= c.end || now() >= c.end { break }
                 sleep(until: scheduled)
                 t0 = scheduled
             } else if t0 >= c.end {
@@ -182,6 +207,8 @@ func run() -> Int32 {
         threads.append(thread)
     }
 
+    let keeperCPU0 = keeperPID.flatMap { cpuSeconds(pid: $0) }
+    let ownCPU0 = ownCPUSeconds()
     // the keeper's RSS while the clients run
     var rssSamples: [Int] = []
     if let pid = keeperPID {
@@ -199,6 +226,8 @@ func run() -> Int32 {
     for t in threads { pthread_join(t, nil) }
     let elapsed = now() - start
     if let pid = keeperPID, let v = vmRSS(pid: pid, field: "VmRSS") { rssSamples.append(v) }
+    let keeperCPU = keeperPID.flatMap { cpuSeconds(pid: $0) }.flatMap { end in keeperCPU0.map { end - $0 } }
+    let ownCPU = ownCPUSeconds() - ownCPU0
 
     let r = bench.results.withLock { $0 }
     let sorted = r.latencies.sorted()
@@ -211,12 +240,19 @@ func run() -> Int32 {
     let throughput = Double(sorted.count) / elapsed
     let mode = rate.map { "open-loop \(Int($0))/s" } ?? "closed-loop"
     print("clients \(clients) mode \(mode) seconds \((elapsed * 10).rounded() / 10)")
+    if let rate {
+        let scheduled = Int(rate * seconds)
+        print("scheduled \(scheduled) started \(sorted.count + errorCount) backlog_not_started \(max(0, scheduled - sorted.count - errorCount))")
+    }
     print("ok \(sorted.count) errors \(errorCount) attests/s \(Int(throughput.rounded())) p50_ms \(ms(pct(50))) p99_ms \(ms(pct(99))) max_ms \(ms(sorted.last ?? .nan))")
     for (reason, n) in r.errors.sorted(by: { $0.value > $1.value }) {
         print("error \(n)x \(reason): \(r.firstError[reason] ?? "")")
     }
+    // CPU per attestation: steadier than throughput on a shared machine.
+    let perAttest = { (cpu: Double) in sorted.isEmpty ? "nan" : "\((cpu / Double(sorted.count) * 1e5).rounded() / 100)" }
+    print("cpu_ms_per_attest client \(perAttest(ownCPU))" + (keeperCPU.map { " keeper \(perAttest($0))" } ?? ""))
     if let first = rssSamples.first, let last = rssSamples.last, let peak = rssSamples.max() {
-        print("keeper_rss_mib first \(first / 1024) last \(last / 1024) peak \(peak / 1024) samples \(rssSamples.count)")
+        print("keeper_rss_mib first \(first / 1024) last \(last / 1024) peak \(peak / 1024) samples \(rssSamples.count): \(rssSamples.map { "\($0 / 1024)" }.joined(separator: " "))")
     }
     return errorCount == 0 ? 0 : 1
 }

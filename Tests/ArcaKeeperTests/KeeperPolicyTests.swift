@@ -68,7 +68,7 @@ struct StubHardwareVerifier: EvidenceVerifier {
                                                      privateKey: ephemeral, nonce: Hex.decode(request.nonce) ?? [])
             #expect(try JSONDecoder().decode(ReleasePayload.self, from: Data(plaintext)).keys == ["app": shieldKey])
             let (wrong, _) = try await hardwareRequest(keeper, measurement: measurementB)
-            await expectDenial(.measurementMismatch) { _ = try await keeper.release(wrong, client: nil) }
+            await expectDenial(.reportDataMismatch) { _ = try await keeper.release(wrong, client: nil) }
             // sim is not allowed by this session.
             let (simRequest, _) = try await hardwareRequest(keeper, measurement: measurementA)
             var sim = simRequest

@@ -91,15 +91,27 @@ import Testing
 
             let source = try OCILayout(readingFrom: dir + "/in", tag: "x")
             let image = try ImageResolver().resolve(source)
+            // Recompressing (zstd) always decompresses, so always checks; passing through (gzip)
+            // checks when asked to.
             for compression in [LayerCompression.gzip, .zstd] {
                 let error = #expect(throws: ArcaError.self) {
-                    try ImageCopier(compression: compression).copy(image, from: source, to: OCILayout(writingTo: dir + "/out", tag: "new"))
+                    try ImageCopier(compression: compression, checkPassThroughDiffIDs: compression == .gzip)
+                        .copy(image, from: source, to: OCILayout(writingTo: dir + "/out", tag: "new"))
                 }
                 #expect(error?.code == .integrity)
                 #expect(error?.message.contains("does not match its diff_id") == true)
             }
             #expect(try FileSystem.readFile(dir + "/out/index.json", limit: 1 << 20) == indexBefore)
             #expect(try FileSystem.listDirectory(dir + "/out/blobs/sha256").allSatisfy { !$0.hasPrefix(".ingest") })
+
+            // By default a pass-through forwards the blob its digest pins, unchanged; whoever
+            // reads its content checks the diff_id there and refuses it.
+            try ImageCopier().copy(image, from: source, to: OCILayout(writingTo: dir + "/fwd", tag: "x"))
+            let forwarded = try OCILayout(readingFrom: dir + "/fwd", tag: "x")
+            let use = #expect(throws: ArcaError.self) {
+                try LayerScanner().scanAll(of: ImageResolver().resolve(forwarded), from: forwarded, parallelism: 1)
+            }
+            #expect(use?.message.contains("diff_id") == true)
         }
     }
 

@@ -37,8 +37,12 @@ struct TestRegistry {
 /// A proxy in front of a registry that records every request and can fail or corrupt some.
 final class FaultProxy: Sendable {
     struct Rules: Sendable {
-        /// Answer the first request this matches with 503 (then pass the rest through).
+        /// Answer the first request this matches with `failStatus` (then pass the rest through).
         var failOnce: (@Sendable (TestRequest) -> Bool)?
+        /// The status, reason and extra headers of the injected failure (503 by default).
+        var failStatus = 503
+        var failReason = "Service Unavailable"
+        var failHeaders: [(String, String)] = []
         /// Close the connection without an answer for the first request this matches.
         var dropOnce: (@Sendable (TestRequest) -> Bool)?
         /// Flip a byte in the body of responses to requests this matches.
@@ -69,8 +73,8 @@ final class FaultProxy: Sendable {
             shared.log.withLock { $0.append("\(request.method) \(request.path) \(request.body.count)") }
             if request.header("Authorization") != nil { shared.sawAuthorization.store(true, ordering: .relaxed) }
             if let failOnce = rules.failOnce, failOnce(request), !shared.failed.exchange(true, ordering: .relaxed) {
-                return TestResponse(status: 503, reason: "Service Unavailable",
-                                    headers: [("Content-Type", "application/json")],
+                return TestResponse(status: rules.failStatus, reason: rules.failReason,
+                                    headers: [("Content-Type", "application/json")] + rules.failHeaders,
                                     body: Array(#"{"errors":[{"code":"UNAVAILABLE","message":"injected by the test proxy"}]}"#.utf8))
             }
             if let dropOnce = rules.dropOnce, dropOnce(request), !shared.failed.exchange(true, ordering: .relaxed) {

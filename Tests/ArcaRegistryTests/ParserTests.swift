@@ -129,8 +129,12 @@ import Testing
         // Nothing listens on port 1 of the loopback interface.
         let source = try RegistrySource(try RegistryReference(parsing: "127.0.0.1:1/a:1"),
                                         options: RegistryOptions(retries: 1, retryDelay: .milliseconds(10), connectTimeout: .seconds(2)))
+        let started = ContinuousClock.now
         let error = try #require(throws: ArcaError.self) { try source.rootDescriptor() }
         #expect(error.code == .io)
         #expect(error.message.contains("127.0.0.1:1"), "\(error)")
+        // A refused connection fails at once: only arca's own 10 ms backoff is waited, not the
+        // 2 s connect timeout per try.
+        #expect(ContinuousClock.now - started < .milliseconds(1900))
     }
 }

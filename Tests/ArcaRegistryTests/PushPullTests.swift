@@ -147,6 +147,7 @@ import Testing
                 let proxy = try FaultProxy(upstreamPort: registry.port, rules: rules)
                 var options = Self.fast
                 options.chunkSize = 64 << 10
+                options.streamUploads = false
                 let (manifest, destination) = try Self.push(layout, tag: "big", to: try RegistryReference(parsing: "\(proxy.host)/chunked:1"), options: options)
                 let patches = proxy.requests.filter { $0.hasPrefix("PATCH ") }
                 #expect(patches.count >= 3)

@@ -9,13 +9,13 @@ import Testing
 /// remounts. After each remount the tree must equal the model as of the last fsync that returned
 /// (or, if the kill hit an fsync, the model at that fsync): every fsynced operation is present, no
 /// later one leaked half-way, and every file reads without EIO.
-/// `ARCA_VOLUME_FSX_ITERATIONS` sets the iteration count (default 50), `ARCA_VOLUME_FSX_SEED` the seed.
+/// `ARCA_VOLUME_FSX_ITERATIONS` sets the iteration count (default 200, the test tier), `ARCA_VOLUME_FSX_SEED` the seed.
 @Suite(.serialized) struct VolumeFsxTests {
     typealias Model = [String: [UInt8]?]  // path -> content, nil for a directory
 
     @Test func randomOperationsWithKillsMatchTheModel() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let iterations = environment["ARCA_VOLUME_FSX_ITERATIONS"].flatMap { Int($0) } ?? 50
+        let iterations = environment["ARCA_VOLUME_FSX_ITERATIONS"].flatMap { Int($0) } ?? 200
         let seed = environment["ARCA_VOLUME_FSX_SEED"].flatMap { UInt64($0) } ?? 20_261_126
         var random = TestRandom(seed: seed)
         try await Fixture.withTemporaryDirectory { dir in

@@ -119,28 +119,7 @@ public struct DCAPVerifier: EvidenceVerifier {
     }
 
     private func checkSigned<T: Decodable>(_ item: SignedCollateral, rootCRL: RevocationList, now: Int64, label: String) throws -> T {
-        try CertificateChain.validate(item.issuerChain, pinnedRoots: pinnedRoots, at: now, label: "\(label) issuer chain")
-        if rootCRL.isRevoked(item.issuerChain[0]) {
-            throw ArcaError(.integrity, "\(label) signing certificate \(item.issuerChain[0].name) is revoked by the root CA CRL")
-        }
-        guard case .p256(let key) = try item.issuerChain[0].ecdsaKey(),
-              let signature = try? P256.Signing.ECDSASignature(rawRepresentation: item.signature),
-              key.isValidSignature(signature, for: SHA256.hash(data: item.body)) else {
-            throw ArcaError(.integrity, "\(label) signature does not verify with the TCB Signing key (collateral altered)")
-        }
-        let value = try item.decode(T.self, what: label)
-        let (issue, next): (String, String)
-        switch value {
-        case let info as TCBInfo: (issue, next) = (info.issueDate, info.nextUpdate)
-        case let identity as EnclaveIdentity: (issue, next) = (identity.issueDate, identity.nextUpdate)
-        default: throw ArcaError(.invalidArgument, "\(label) has an unknown collateral type")
-        }
-        let issued = Int64(try AttestationTime.parse(issue).timeIntervalSince1970)
-        let expires = Int64(try AttestationTime.parse(next).timeIntervalSince1970)
-        guard now >= issued, now < expires else {
-            throw ArcaError(.integrity, "\(label) is not current at \(CertificateChain.format(now)): issued \(issue), next update \(next) (\(now >= expires ? "expired" : "not yet issued")); fetch fresh collateral")
-        }
-        return value
+        try IntelCollateral.checkSigned(item, rootCRL: rootCRL, pinnedRoots: pinnedRoots, now: now, label: label)
     }
 
     private func verifiedEvidence(quote: DCAPQuote, pck: PCKExtensions, root: VendorCertificate, tcb: TCBEvaluation?) -> VerifiedEvidence {

@@ -126,6 +126,11 @@ public enum TCBEvaluator {
         }
         add(qeLevel.advisoryIDs)
         status = TCBStatus.converge(platform: status, component: qeLevel.tcbStatus)
+        // Revoked is terminal (as in Intel's QVL): no tolerance list may accept it.
+        guard status != TCBStatus.revoked else {
+            let parts = "platform \(platform.tcbStatus), QE \(qeLevel.tcbStatus)" + (moduleStatus.map { ", TDX module \($0)" } ?? "")
+            throw ArcaError(.integrity, "TCB level is Revoked (\(parts)): Intel revoked this platform or enclave TCB, no policy can accept it")
+        }
         return TCBEvaluation(status: status, advisories: advisories, platformStatus: platform.tcbStatus,
                              qeStatus: qeLevel.tcbStatus, moduleStatus: moduleStatus)
     }

@@ -3,6 +3,8 @@ import SwiftASN1
 
 /// An X.509 certificate revocation list (Intel root CA CRL and PCK CRLs), ECDSA-signed.
 public struct RevocationList: Sendable {
+    /// The CRL as given (DER).
+    public let der: [UInt8]
     public let issuerName: [UInt8]
     public let issuerCommonName: String
     public let thisUpdate: Int64
@@ -50,6 +52,7 @@ public struct RevocationList: Sendable {
         }
         let bits = try DERNode.primitive(top[2], .bitString, "CRL signature")
         guard bits.first == 0 else { throw ArcaError(.invalidFormat, "CRL signature bit string has unused bits") }
+        self.der = der
         self.issuerName = Array(issuer.encodedBytes)
         self.issuerCommonName = DERNode.commonName(issuer)
         self.thisUpdate = thisUpdate

@@ -1,7 +1,7 @@
 import ArcaCore
 
-/// Collateral read from a directory (what `arca evidence verify --collateral DIR` and, later,
-/// `arca keeper collateral import DIR` take). Layout:
+/// Collateral read from a directory (what `arca evidence verify --collateral DIR`,
+/// `arca keeper serve --collateral DIR` and `arca keeper collateral import DIR` take). Layout:
 ///
 ///     DIR/intel/NAME.json            dcap-qvl QuoteCollateralV3 JSON, one per FMSPC
 ///     DIR/intel/NAME/                one PCS download per directory:
@@ -18,6 +18,8 @@ import ArcaCore
 public struct CollateralDirectory: Sendable {
     public var intel: [IntelCollateral]
     public var snp: SNPCollateral
+    /// The file or directory each `intel` element came from (same order), for error messages.
+    public var intelSources: [String] = []
 
     static let fileLimit = 4 << 20
 
@@ -38,8 +40,10 @@ public struct CollateralDirectory: Sendable {
                 do {
                     if FileSystem.isDirectory(path) {
                         result.intel.append(try loadPCS(path))
+                        result.intelSources.append(path)
                     } else if name.hasSuffix(".json") {
                         result.intel.append(try IntelCollateral(qvlJSON: try FileSystem.readFile(path, limit: fileLimit)))
+                        result.intelSources.append(path)
                     }
                 } catch let error as ArcaError {
                     throw ArcaError(error.code, "collateral \(path): \(error.message)", cause: error.cause)
@@ -62,13 +66,18 @@ public struct CollateralDirectory: Sendable {
     static func loadPCS(_ path: String) throws -> IntelCollateral {
         func read(_ name: String) throws -> [UInt8] { try FileSystem.readFile(path + "/" + name, limit: fileLimit) }
         func chain(_ name: String) throws -> [VendorCertificate] { try PEMCertificates.parse(try read(name), what: name) }
+        func crl(_ name: String) throws -> RevocationList {
+            do { return try RevocationList(der: try read(name)) } catch let error as ArcaError {
+                throw ArcaError(error.code, "\(name): \(error.message)", cause: error.cause)
+            }
+        }
         let tcbChain = try chain("tcb_info_issuer_chain.pem")
         let qeChain = FileSystem.exists(path + "/qe_identity_issuer_chain.pem") ? try chain("qe_identity_issuer_chain.pem") : tcbChain
         return IntelCollateral(
             tcbInfo: try SignedCollateral(responseBody: try read("tcb_info.json"), member: "tcbInfo", issuerChain: tcbChain),
             qeIdentity: try SignedCollateral(responseBody: try read("qe_identity.json"), member: "enclaveIdentity", issuerChain: qeChain),
-            pckCRL: try RevocationList(der: try read("pck_crl.der")),
+            pckCRL: try crl("pck_crl.der"),
             pckCRLIssuerChain: try chain("pck_crl_issuer_chain.pem"),
-            rootCRL: try RevocationList(der: try read("root_ca_crl.der")))
+            rootCRL: try crl("root_ca_crl.der"))
     }
 }

@@ -8,6 +8,7 @@ import FoundationEssentials
 extension Keeper {
     /// Runs one anchor operation (`get`, `lease`, `unlease`, `intent`, `commit`).
     public func anchor(_ operation: String, _ request: AnchorRequest, client: String?) async throws -> AnchorState {
+        if operation == "reset" { return try await resetAnchor(request, client: client) }  // owner-only
         let audit = operation != "get"
         return try await audited("anchor.\(operation)", session: request.session, client: client, auditSuccess: audit) { entry in
             try Self.validName(request.session)

@@ -4,6 +4,7 @@ import ArcaKeeperAPI
 import ArcaSession
 import FoundationEssentials
 import Logging
+import Synchronization
 
 /// The keeper's logic, independent of HTTP: sessions with ownership and compare-and-swap updates,
 /// nonces, attestation and release, volume anchors. Every create, update, delete, release and
@@ -17,6 +18,12 @@ public final class Keeper: Sendable {
     let logger: Logger
     /// Called with every denial reason and every release kind (metrics hook).
     let observer: (@Sendable (KeeperEvent) -> Void)?
+    /// Decoded sessions, so a nonce and a release do not open and decode the same document again.
+    let sessionCache = SessionCache()
+    /// Parsed `sim` platform keys by ID and DER (the row is still read for every release).
+    let platformKeys = PlatformKeyCache()
+    /// When expired nonces were last purged (the purge runs at most once a second, not per nonce).
+    let lastNoncePurge = Mutex<Date>(.distantPast)
 
     /// - Parameters:
     ///   - verifiers: hardware evidence verifiers by kind; `sim` is built in (its keys come from the store).
@@ -112,6 +119,7 @@ public final class Keeper: Sendable {
             try Self.validName(name)
             _ = try await ownedSession(name, owner: owner)
             _ = try await store.deleteSession(named: name)
+            sessionCache.remove(name)
         }
     }
 
@@ -130,7 +138,9 @@ public final class Keeper: Sendable {
     }
 
     func unseal(_ stored: StoredSession) throws -> Session {
-        try SessionDocument.decodeJSON(masterKey.open(stored.sealed, name: stored.name))
+        try sessionCache.session(name: stored.name, sealed: stored.sealed) {
+            try SessionDocument.decodeJSON(masterKey.open(stored.sealed, name: stored.name))
+        }
     }
 
     static func requireClient(_ client: String?) throws -> String {

@@ -25,8 +25,12 @@ struct Release {
         }
 
         // 1. The nonce: single use (redeemed before anything else, so a failed attempt burns it),
-        //    issued for this session and service, not expired.
-        guard let record = try await keeper.store.redeemNonce(request.nonce) else {
+        //    issued for this session and service, not expired. The session and the sim platform
+        //    the evidence names are read in the same store step; they are checked below, in order.
+        let platformID = request.evidenceKind == EvidenceKind.sim.rawValue
+            ? (try? SimPlatform.unverifiedBody(of: Array(evidence)))?.platformKeyID : nil
+        let records = try await keeper.store.redeemNonce(request.nonce, readingSession: request.session, platform: platformID)
+        guard let record = records.nonce else {
             throw Denial(403, .nonceUnknown, "nonce is unknown or was already used")
         }
         guard record.session == request.session, record.service == request.service else {
@@ -38,7 +42,7 @@ struct Release {
         }
 
         // 2. The session and service.
-        guard let stored = try await keeper.store.session(named: request.session) else {
+        guard let stored = records.session else {
             throw Denial(404, .sessionNotFound, "session \(request.session) does not exist")
         }
         let session = try keeper.unseal(stored)
@@ -52,10 +56,11 @@ struct Release {
             throw Denial(403, .evidenceKindNotAllowed,
                          "session \(request.session) does not allow \(SessionValidator.quoted(kind.rawValue)) evidence")
         }
-        let verified = try await verify(kind: kind, evidence: Array(evidence), now: now)
+        let verified = try await verify(kind: kind, evidence: Array(evidence), now: now, platform: records.platform)
 
-        // 4. The policy: measurement, or signer and minimum version; then debug and TCB tolerances.
-        let measurement = try matchPolicy(verified, service: service, nonce: nonce, ephemeral: ephemeralBytes)
+        // 4. The platform: debug and TCB tolerances, then (hardware) the session's pins for its kind
+        //    (MRENCLAVE, MRTD, SNP MEASUREMENT…): they vouch that the code which chose the report
+        //    data is Arca's runtime. Then the Arca measurement, or signer and minimum version.
         let tolerate = Set(session.security.tolerate)
         if verified.debug && !tolerate.contains("debug") {
             throw Denial(403, .debugNotTolerated, "evidence is from a debug enclave or guest; the session does not tolerate debug")
@@ -66,9 +71,6 @@ struct Release {
         if let advisory = verified.advisories.first(where: { !tolerate.contains($0) }) {
             throw Denial(403, .tcbNotTolerated, "platform is affected by advisory \(advisory), not tolerated by the session")
         }
-
-        // Hardware evidence must also match the session's pins for its kind (MRENCLAVE, MRTD,
-        // SNP MEASUREMENT…): they vouch that the code which chose the report data is Arca's runtime.
         if kind != .sim {
             do {
                 try HardwarePolicyMapping.policy(session.security).check(verified)
@@ -76,6 +78,7 @@ struct Release {
                 throw Denial(403, .hardwarePolicyRejected, error.message)
             }
         }
+        let measurement = try matchPolicy(verified, service: service, nonce: nonce, ephemeral: ephemeralBytes)
 
         // 5. The binding: the evidence must carry SHA-512(domain ‖ nonce ‖ ephemeral key ‖ measurement).
         let expected = try ReportDataBinding.reportData(nonce: nonce, ephemeralKey: ephemeralBytes, measurement: measurement)
@@ -100,7 +103,8 @@ struct Release {
                                ciphertext: Data(sealed.ciphertext).base64EncodedString(), evidenceKind: kind.rawValue)
     }
 
-    private func verify(kind: EvidenceKind, evidence: [UInt8], now: Date) async throws -> VerifiedEvidence {
+    /// - Parameter platform: the registered platform the `sim` evidence names, if any.
+    private func verify(kind: EvidenceKind, evidence: [UInt8], now: Date, platform: PlatformRecord?) async throws -> VerifiedEvidence {
         let verifier: any EvidenceVerifier
         if kind == .sim {
             let body: SimEvidenceBody
@@ -109,8 +113,8 @@ struct Release {
             } catch let error as ArcaError {
                 throw Denial(403, .evidenceInvalid, error.message)
             }
-            guard let platform = try await keeper.store.platform(id: body.platformKeyID),
-                  let key = try? P256.Signing.PublicKey(derRepresentation: platform.publicKeyDER) else {
+            guard let platform, platform.id == body.platformKeyID,
+                  let key = keeper.platformKeys.key(id: platform.id, der: platform.publicKeyDER) else {
                 throw Denial(403, .platformUnregistered,
                              "sim platform key \(SessionValidator.quoted(body.platformKeyID)) is not registered with this keeper")
             }
@@ -121,6 +125,9 @@ struct Release {
             throw Denial(403, .evidenceUnsupported, "this keeper has no verifier for \(SessionValidator.quoted(kind.rawValue)) evidence")
         }
         do {
+            if let fetching = verifier as? any CollateralFetchingVerifier {
+                return try await fetching.verifyFetchingCollateral(evidence, at: now)
+            }
             return try verifier.verify(evidence, at: now)
         } catch let error as ArcaError {
             throw Denial(403, .evidenceInvalid, error.message)
@@ -139,6 +146,12 @@ struct Release {
                 guard let bytes = Hex.decode(m) else { return false }
                 return (try? ReportDataBinding.reportData(nonce: nonce, ephemeralKey: ephemeral, measurement: bytes)) == verified.reportData
             }
+        }
+        if verified.measurements["arca"] == nil && candidates.isEmpty {
+            // Hardware evidence: a binding to another nonce or key and one to a measurement the
+            // service does not accept look the same.
+            throw Denial(403, .reportDataMismatch,
+                         "evidence report data binds none of the measurements service \(service.name) accepts to this nonce and ephemeral key")
         }
         guard let measurementHex = candidates.first, let measurement = Hex.decode(measurementHex), measurement.count == 32 else {
             throw Denial(403, .measurementMismatch, "evidence carries no arca measurement the service \(service.name) expects")

@@ -101,6 +101,12 @@ public protocol KeeperStore: Sendable {
     func redeemNonce(_ nonce: String) async throws -> NonceRecord?
     /// Removes nonces that expired before `date`.
     func purgeNonces(expiredBefore date: Date) async throws
+    /// Reads the nonce's session, runs `check` on it (which throws to refuse), then inserts the
+    /// nonce. A default composes `session(named:)` and `insertNonce(_:)`.
+    func insertNonce(_ nonce: NonceRecord, checkingSession check: @escaping @Sendable (StoredSession?) throws -> Void) async throws
+    /// Redeems the nonce (as `redeemNonce(_:)`) and, if it existed, reads the session `name` and
+    /// the platform `id`. A default composes the basic calls.
+    func redeemNonce(_ nonce: String, readingSession name: String, platform id: String?) async throws -> ReleaseRecords
 
     /// Adds (or replaces the label of) a platform key.
     func addPlatform(_ platform: PlatformRecord) async throws

@@ -15,6 +15,8 @@ public final class PostgresStore: KeeperStore, Service {
     private let logger: Logger
     /// The longest a single store operation may take (connection waits included).
     let operationTimeout: Duration
+    /// Enforces `operationTimeout` (see `OperationWatchdog` for why not a timer per query).
+    private let watchdog = OperationWatchdog()
 
     /// - Parameter url: `postgres://user[:password]@host[:port]/database` (no TLS: loopback or a private network).
     public init(url: String, logger: Logger, operationTimeout: Duration = .seconds(15)) throws {
@@ -31,7 +33,11 @@ public final class PostgresStore: KeeperStore, Service {
     }
 
     public func run() async throws {
-        await client.run()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.watchdog.runSweeper() }
+            await client.run()   // in this task, at once (callers start using the pool right away); ends at shutdown
+            group.cancelAll()
+        }
     }
 
     public func migrate() async throws {
@@ -285,18 +291,10 @@ public final class PostgresStore: KeeperStore, Service {
     private func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
             // The pool retries an unreachable server forever; a request must not wait forever.
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await body() }
-                group.addTask {
-                    try await Task.sleep(for: self.operationTimeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let result = first else {
-                    throw ArcaError(.io, "postgresql \(what) did not finish within \(self.operationTimeout)")
-                }
-                return result
+            guard let result = try await watchdog.run(timeout: operationTimeout, body) else {
+                throw ArcaError(.io, "postgresql \(what) did not finish within \(self.operationTimeout)")
             }
+            return result
         } catch let error as ArcaError {
             throw error
         } catch let error as PostgresTransactionError where error.closureError is ArcaError {

@@ -15,6 +15,13 @@ public final class SQLiteStore: KeeperStore {
     public init(path: String) throws {
         var config = Configuration()
         config.busyMode = .timeout(10)
+        // WAL with synchronous=NORMAL (GRDB's choice for WAL; set here so it is ours): a commit is
+        // in the WAL before the call returns, so a killed keeper loses nothing, but it is fsynced
+        // only at checkpoints, so a power loss or kernel crash can lose the last commits. Among
+        // them can be a nonce's redemption: that is why the server discards every outstanding
+        // nonce when it starts (`discardAllNonces`), so no nonce outlives a restart and none is
+        // redeemed twice. docs/KEEPER.md ("Durability") has the whole argument.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         do {
             pool = try DatabasePool(path: path, configuration: config)
         } catch {
@@ -92,9 +99,7 @@ public final class SQLiteStore: KeeperStore {
     }
 
     public func session(named name: String) async throws -> StoredSession? {
-        try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE name = ?", arguments: [name]).map(Self.session)
-        }
+        try await read { db in try Self.fetchSession(db, named: name) }
     }
 
     public func sessions(ownedBy owner: String) async throws -> [StoredSession] {
@@ -120,19 +125,58 @@ public final class SQLiteStore: KeeperStore {
     }
 
     public func insertNonce(_ n: NonceRecord) async throws {
-        try await write { db in
-            try db.execute(sql: "INSERT INTO nonces (nonce, session, service, expires_at) VALUES (?, ?, ?, ?)",
-                           arguments: [n.nonce, n.session, n.service, n.expiresAt.timeIntervalSince1970])
-        }
+        try await write { db in try Self.insertNonce(db, n) }
     }
 
     public func redeemNonce(_ nonce: String) async throws -> NonceRecord? {
+        try await write { db in try Self.redeemNonce(db, nonce) }
+    }
+
+    // The attestation path in one transaction each on the writer connection: a pool read
+    // (reader connection, snapshot, its own thread hop) costs about as much as the write itself.
+    // Statements are cached (prepared once per connection).
+
+    public func insertNonce(_ n: NonceRecord, checkingSession check: @escaping @Sendable (StoredSession?) throws -> Void) async throws {
         try await write { db in
-            try Row.fetchOne(db, sql: "DELETE FROM nonces WHERE nonce = ? RETURNING *", arguments: [nonce]).map { row in
-                NonceRecord(nonce: row["nonce"], session: row["session"], service: row["service"],
-                            expiresAt: Date(timeIntervalSince1970: row["expires_at"]))
-            }
+            try check(try Self.fetchSession(db, named: n.session))
+            try Self.insertNonce(db, n)
         }
+    }
+
+    public func redeemNonce(_ nonce: String, readingSession name: String, platform id: String?) async throws -> ReleaseRecords {
+        try await write { db in
+            guard let record = try Self.redeemNonce(db, nonce) else {
+                return ReleaseRecords(nonce: nil, session: nil, platform: nil)
+            }
+            let platform = try id.flatMap { id in
+                try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM platforms WHERE id = ?"), arguments: [id]).map(Self.platform)
+            }
+            return ReleaseRecords(nonce: record, session: try Self.fetchSession(db, named: name), platform: platform)
+        }
+    }
+
+    private static func insertNonce(_ db: Database, _ n: NonceRecord) throws {
+        try db.cachedStatement(sql: "INSERT INTO nonces (nonce, session, service, expires_at) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [n.nonce, n.session, n.service, n.expiresAt.timeIntervalSince1970])
+    }
+
+    private static func redeemNonce(_ db: Database, _ nonce: String) throws -> NonceRecord? {
+        try Row.fetchOne(db.cachedStatement(sql: "DELETE FROM nonces WHERE nonce = ? RETURNING *"), arguments: [nonce]).map { row in
+            NonceRecord(nonce: row["nonce"], session: row["session"], service: row["service"],
+                        expiresAt: Date(timeIntervalSince1970: row["expires_at"]))
+        }
+    }
+
+    private static func fetchSession(_ db: Database, named name: String) throws -> StoredSession? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM sessions WHERE name = ?"), arguments: [name]).map(Self.session)
+    }
+
+    /// Deletes every nonce. `arca keeper serve` calls it at start, after migrating: with
+    /// synchronous=NORMAL a crash of the machine may undo the last redemptions, and a nonce that
+    /// existed before the restart must not be redeemable after it. An attestation in flight across
+    /// the restart is refused (`nonce-unknown`); the next attempt gets a new nonce.
+    public func discardAllNonces() async throws {
+        try await write { db in try db.execute(sql: "DELETE FROM nonces") }
     }
 
     public func purgeNonces(expiredBefore date: Date) async throws {
@@ -198,9 +242,9 @@ public final class SQLiteStore: KeeperStore {
 
     public func appendAudit(_ e: AuditEvent) async throws {
         try await write { db in
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO audit (time, action, outcome, reason, session, client, detail) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [e.time.timeIntervalSince1970, e.action, e.outcome, e.reason, e.session, e.client, e.detail])
+                """).execute(arguments: [e.time.timeIntervalSince1970, e.action, e.outcome, e.reason, e.session, e.client, e.detail])
         }
     }
 
@@ -219,6 +263,8 @@ public final class SQLiteStore: KeeperStore {
             return try await pool.write(body)
         } catch let error as ArcaError {
             throw error
+        } catch let denial as Denial {
+            throw denial   // a check inside the transaction refused (the transaction rolled back)
         } catch {
             throw ArcaError(.io, "keeper database write failed", cause: error)
         }
