@@ -12,3 +12,4 @@ bench/seal.sh "${RUNS:-3}"
 bench/registry.sh "${RUNS:-3}"
 bench/keeper.sh
 bench/volume.sh "${RUNS:-3}"
+bench/runtime.sh "${RUNS:-3}"

@@ -101,7 +101,14 @@ enum RuncBundle {
                        keeper: String?, hostNetwork: Bool, arguments: [String]) throws {
         let rootfs = directory + "/rootfs"
         try FileSystem.makeDirectories(rootfs)
-        _ = try LayerScanner().extract(image, from: source, into: rootfs, options: ExtractorOptions(allowDeviceNodes: false))
+        // Images built from a root file system tarball (mmdebstrap, debootstrap) carry /dev nodes.
+        // They are made, but stay inert: the bundle is root's alone (0700), so no host user reaches
+        // them; inside, runc's tmpfs covers /dev and the device cgroup denies all but /dev/fuse;
+        // and the protected root the service sees is mounted nodev.
+        guard chmod(directory, 0o700) == 0 else {
+            throw ArcaError(.io, "cannot make the bundle \(directory) private (mode 0700): \(String(cString: strerror(errno)))")
+        }
+        _ = try LayerScanner().extract(image, from: source, into: rootfs, options: ExtractorOptions(allowDeviceNodes: true))
         try FileSystem.writeAtomically([], to: rootfs + platformKeyInContainer)  // the bind target
         let config = try configJSON(image: image, platformKey: platformKey, keeper: keeper, hostNetwork: hostNetwork, arguments: arguments)
         try FileSystem.writeAtomically(config, to: directory + "/config.json")

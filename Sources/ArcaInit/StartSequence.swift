@@ -76,7 +76,10 @@ public struct StartSequence {
         let lower = try LowerTree(path: self.root)
         let mountpoint = path(SealedLayout.protectedRootPath)
         try Mounts.makePrivate()
-        let protectedRoot = try ProtectedRoot(index: index, masterKey: masterKey, lower: lower, blobs: blobs, log: log)
+        // Secret files go on a tmpfs under the protected root's mountpoint, which the root then covers.
+        let secrets = try SecretFiles.stage(release.files, at: mountpoint)
+        let protectedRoot = try ProtectedRoot(index: index, masterKey: masterKey, lower: lower, blobs: blobs, log: log,
+                                              mountpoints: secrets.staged.map(\.path))
         let mount = try protectedRoot.mount(at: mountpoint)
 
         // Runtime mounts on top of it, then the pivot.
@@ -94,10 +97,15 @@ public struct StartSequence {
         for system in ["/proc", "/dev", "/sys"] {
             try Mounts.bind(system, to: mountpoint + system)
         }
+        try secrets.bind(under: mountpoint, memoryBacked: config.policy.compactMap { rule in
+            if case .ephemeral = rule.pathClass { rule.path } else { nil }
+        })
         try Mounts.pivot(into: mountpoint)
 
         // The service, as the session says; host arguments and environment only where allowed.
         let spec = try serviceSpec(config: config, release: release, hostArguments: hostArguments)
+        try secrets.finish(owner: spec.identity)
+        MemoryTrim.releaseFreeHeap()  // start-up garbage need not stay resident beside the service
         let supervisor = ServiceSupervisor(
             failure: { mount.isStopped ? "the protected root's file system stopped" : volumes.failure }, log: log)
         return try supervisor.run(spec)

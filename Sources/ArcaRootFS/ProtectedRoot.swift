@@ -35,11 +35,13 @@ public final class ProtectedRoot: FileSystemOperations {
     ///     against the index); empty when the index has no streams.
     ///   - cacheChunks: how many verified chunks to keep for partial reads (64 KiB each by default).
     ///   - log: where refusal lines go; standard error by default.
+    ///   - mountpoints: absolute, normalized paths of files the runtime bind-mounts over after
+    ///     mounting (secret files); those the index lacks appear as empty read-only files.
     public init(index: ShieldIndex, masterKey: MasterKey?, lower: LowerTree, blobs: [any RandomAccessBytes],
-                cacheChunks: Int = 64, log: (@Sendable (String) -> Void)? = nil) throws {
+                cacheChunks: Int = 64, log: (@Sendable (String) -> Void)? = nil, mountpoints: [String] = []) throws {
         self.index = index
         self.lower = lower
-        tree = try RootTree(entries: index.entries)
+        tree = try RootTree(entries: index.entries, mountpoints: mountpoints)
         let shield: ShieldReader? = !index.streams.isEmpty && !index.isLocked
             ? try ShieldReader(index: index, masterKey: masterKey, blobs: blobs) : nil
         content = ContentReader(layout: index.layout, shield: shield,

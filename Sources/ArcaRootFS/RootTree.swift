@@ -21,10 +21,12 @@ struct Child: Sendable {
 ///
 /// Directories the index does not list but its paths imply are synthesized (mode 0755, owner 0,
 /// time 0); an entry below a non-directory is refused, since the tree could not show it.
+/// `mountpoints` names files the runtime will bind-mount over (secret files from the release):
+/// those the index lacks are added as empty read-only files (owner 0, time 0).
 struct RootTree: Sendable {
     let nodes: [Node]
 
-    init(entries: [IndexEntry]) throws {
+    init(entries: [IndexEntry], mountpoints: [String] = []) throws {
         var builder = Builder()
         if let root = entries.first, root.path == "/" {
             guard root.type == .directory else {
@@ -44,6 +46,11 @@ struct RootTree: Sendable {
             let (parentPath, name) = Builder.split(entry.path)
             let parent = try builder.directory(parentPath, for: entry.path)
             builder.byPath[entry.path] = builder.add(entry, parent: parent, name: name)
+        }
+        for path in mountpoints where builder.byPath[path] == nil && !hardlinks.contains(where: { $0.path == path }) {
+            let (parentPath, name) = Builder.split(path)
+            let parent = try builder.directory(parentPath, for: path)
+            builder.byPath[path] = builder.add(IndexEntry(path: path, type: .regular, mode: 0o400), parent: parent, name: name)
         }
         for link in hardlinks {
             guard let target = builder.byPath[link.linkTarget], builder.nodes[target].entry.type == .regular else {

@@ -18,6 +18,7 @@ import Testing
             var info = stat()
             #expect(stat(dir + "/home/platform.key", &info) == 0 && info.st_mode & 0o777 == 0o600)
             #expect(FileSystem.exists(dir + "/home/platform.pub.pem"))
+            #expect(stat(dir + "/run-bundle", &info) == 0 && info.st_mode & 0o777 == 0o700)  // the unpacked image is root's alone
 
             let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run-bundle/config.json"))) as? [String: Any])
             let process = try #require(config["process"] as? [String: Any])
