@@ -6,7 +6,7 @@ import Testing
 
 /// `arca seal --from docker://… --to docker://…` against a real docker-registry: the layers the
 /// sealed image keeps from the native one are never uploaded again — only the rewritten layers,
-/// the runtime and shield layers and the config go up. The uploads are counted in the registry's
+/// the runtime, blob and shield layers and the config go up. The uploads are counted in the registry's
 /// own access log (every finished upload is a `PUT …/blobs/uploads/…?digest=`). `measure`,
 /// `verify`, `run` and `inspect` read the pushed images by `docker://` as well.
 @Suite(.serialized) struct RegistrySealTests {
@@ -34,12 +34,13 @@ import Testing
             let summary = try JSONSerialization.jsonObject(with: Data(seal.stdout.utf8)) as? [String: Any]
             let measurement = try #require(summary?["measurement"] as? String)
             let sealed = try Self.manifest(host, "team/sealed:1")
-            // app layer rewritten, then the runtime and shield layers.
-            #expect(sealed.layers.count == 4)
+            // app layer rewritten, then the runtime layer, the app layer's encrypted stream (blob
+            // layer) and the shield layer.
+            #expect(sealed.layers.count == 5)
             #expect(sealed.layers[0] == base, "the base layer must be kept byte for byte")
             #expect(!sealed.layers[1...].contains(base))
             let fresh = Set(sealed.layers.filter { !native.layers.contains($0) } + [sealed.config])
-            #expect(fresh.count == 4)
+            #expect(fresh.count == 5)
             var log = Array(registry.logLines()[mark...])
             var uploads = Self.finishedUploads(log, repository: "team/sealed")
             #expect(uploads.sorted() == fresh.sorted(), "uploads: \(uploads)")
@@ -74,7 +75,7 @@ import Testing
             // The sealed blobs are new to team/native (they were only in team/sealed), the base is not.
             #expect(!uploads.contains(base), "uploads: \(uploads)")
             #expect(Self.headHits(log, repository: "team/native").contains(base))
-            #expect(uploads.count <= 4)
+            #expect(uploads.count <= 5)
             let resealed = try Self.manifest(host, "team/native:sealed")
             #expect(resealed.layers[0] == base)
         }
