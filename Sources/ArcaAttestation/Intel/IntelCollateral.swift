@@ -28,19 +28,8 @@ public struct IntelCollateral: Sendable {
     /// Reads dcap-qvl's `QuoteCollateralV3` JSON (what its `get_collateral` returns): PEM issuer
     /// chains, hex DER CRLs, the exact signed TCB Info / QE Identity text and hex signatures.
     public init(qvlJSON bytes: [UInt8]) throws {
-        struct QVL: Decodable {
-            var pck_crl_issuer_chain: String
-            var root_ca_crl: String
-            var pck_crl: String
-            var tcb_info_issuer_chain: String
-            var tcb_info: String
-            var tcb_info_signature: String
-            var qe_identity_issuer_chain: String
-            var qe_identity: String
-            var qe_identity_signature: String
-        }
-        let qvl: QVL
-        do { qvl = try JSONDecoder().decode(QVL.self, from: Data(bytes)) } catch {
+        let qvl: QVLCollateralJSON
+        do { qvl = try JSONDecoder().decode(QVLCollateralJSON.self, from: Data(bytes)) } catch {
             throw ArcaError(.invalidFormat, "collateral JSON lacks the QuoteCollateralV3 fields", cause: error)
         }
         func hex(_ text: String, _ what: String) throws -> [UInt8] {
@@ -61,4 +50,18 @@ public struct IntelCollateral: Sendable {
             pckCRLIssuerChain: try PEMCertificates.parse(Array(qvl.pck_crl_issuer_chain.utf8), what: "pck_crl_issuer_chain"),
             rootCRL: try RevocationList(der: try hex(qvl.root_ca_crl, "root_ca_crl")))
     }
+}
+
+/// dcap-qvl's `QuoteCollateralV3` JSON: PEM issuer chains, hex DER CRLs, the exact signed TCB Info
+/// / QE Identity text and hex signatures.
+struct QVLCollateralJSON: Codable {
+    var pck_crl_issuer_chain: String
+    var root_ca_crl: String
+    var pck_crl: String
+    var tcb_info_issuer_chain: String
+    var tcb_info: String
+    var tcb_info_signature: String
+    var qe_identity_issuer_chain: String
+    var qe_identity: String
+    var qe_identity_signature: String
 }

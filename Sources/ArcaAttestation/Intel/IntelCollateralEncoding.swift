@@ -7,24 +7,13 @@ extension IntelCollateral {
     /// the signed TCB Info / QE Identity text byte for byte, hex signatures and CRLs, PEM chains.
     /// The keeper stores imported and fetched collateral in this one form.
     public func qvlJSON() throws -> [UInt8] {
-        struct QVL: Encodable {
-            var pck_crl_issuer_chain: String
-            var root_ca_crl: String
-            var pck_crl: String
-            var tcb_info_issuer_chain: String
-            var tcb_info: String
-            var tcb_info_signature: String
-            var qe_identity_issuer_chain: String
-            var qe_identity: String
-            var qe_identity_signature: String
-        }
         func text(_ bytes: [UInt8], _ what: String) throws -> String {
             guard let string = String(validating: bytes, as: UTF8.self) else {
                 throw ArcaError(.invalidFormat, "\(what) is not UTF-8 text")
             }
             return string
         }
-        let value = QVL(
+        let value = QVLCollateralJSON(
             pck_crl_issuer_chain: Self.pem(pckCRLIssuerChain), root_ca_crl: Hex.encode(rootCRL.der), pck_crl: Hex.encode(pckCRL.der),
             tcb_info_issuer_chain: Self.pem(tcbInfo.issuerChain), tcb_info: try text(tcbInfo.body, "TCB Info"),
             tcb_info_signature: Hex.encode(tcbInfo.signature), qe_identity_issuer_chain: Self.pem(qeIdentity.issuerChain),
