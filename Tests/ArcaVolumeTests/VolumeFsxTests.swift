@@ -39,8 +39,12 @@ import Testing
                 if found != synced { return }
                 var model = synced
 
+                // The flag is set before the kill: an error seen while it is unset cannot come from the kill
+                // (the server's FUSE connection can fail before the process is reaped, so `isRunning` lags).
+                let killFired = KillFlag()
                 let killer = Thread { [pid = server.process.pid, delay = UInt32.random(in: 2_000...80_000, using: &random)] in
                     usleep(delay)
+                    killFired.value.store(true, ordering: .sequentiallyConsistent)
                     kill(pid, SIGKILL)
                 }
                 killer.start()
@@ -53,7 +57,7 @@ import Testing
                         if let pendingSync { synced = pendingSync }
                     } catch let error as Errno where [ENOTCONN, ECONNABORTED, ENOENT, EIO].contains(error.code) {
                         journal.append("failed with \(error.code)")
-                        if !server.process.isRunning || error.code == ENOTCONN || error.code == ECONNABORTED { break operations }
+                        if killFired.value.load(ordering: .sequentiallyConsistent) || !server.process.isRunning { break operations }
                         Issue.record("iteration \(iteration): \(error) while the server still runs; \(server.errors)")
                         return
                     }
@@ -158,4 +162,9 @@ import Testing
             try Posix.check(Bool.random(using: &random) ? fsync(fd) : fdatasync(fd))
         }
     }
+}
+
+/// Set by the killer thread just before it sends SIGKILL.
+private final class KillFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }
