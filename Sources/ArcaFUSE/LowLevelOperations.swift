@@ -27,7 +27,7 @@ enum LowLevelOperations {
         ops.`init` = { userdata, conn in
             guard let userdata, let conn else { return }
             let context = Unmanaged<SessionContext>.fromOpaque(userdata).takeUnretainedValue()
-            configure(conn, keepCache: context.options.keepCache)
+            configure(conn, context.options)
         }
         ops.lookup = { req, parent, name in
             guard let name else { return reply(req, FUSEError.invalid) }
@@ -87,7 +87,7 @@ enum LowLevelOperations {
                 try context.operations.openDirectory(inode: UInt64(inode))
                 info.pointee.fh = 0
                 arca_fuse_set_keep_cache(info, context.options.keepCache ? 1 : 0)
-                arca_fuse_set_cache_readdir(info, context.options.keepCache ? 1 : 0)
+                arca_fuse_set_cache_readdir(info, context.options.keepCache && context.options.cacheDirectories ? 1 : 0)
                 fuse_reply_open(req, info)
             } catch { reply(req, error) }
         }
@@ -147,12 +147,15 @@ func replyError(_ req: fuse_req_t?, _ error: any Error) {
     fuse_reply_err(req, (error as? FUSEError)?.errno ?? EIO)
 }
 
-/// The kernel-side caching the immutable tree allows; nothing invalidates data behind our back.
-private func configure(_ conn: UnsafeMutablePointer<fuse_conn_info>, keepCache: Bool) {
+/// The kernel-side caching the options allow; nothing changes the data behind the kernel's back
+/// (an immutable tree, or a volume changed only through this mount).
+private func configure(_ conn: UnsafeMutablePointer<fuse_conn_info>, _ options: MountOptions) {
     let wanted = UInt32(FUSE_CAP_ASYNC_READ | FUSE_CAP_READDIRPLUS | FUSE_CAP_PARALLEL_DIROPS
-                        | (keepCache ? FUSE_CAP_CACHE_SYMLINKS : 0))
+                        | (options.keepCache ? FUSE_CAP_CACHE_SYMLINKS : 0)
+                        | (options.writebackCache ? FUSE_CAP_WRITEBACK_CACHE : 0))
     conn.pointee.want |= conn.pointee.capable & wanted
     conn.pointee.want &= ~UInt32(FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_READDIRPLUS_AUTO)
+    if options.maximumWrite > 0 { conn.pointee.max_write = options.maximumWrite }  // libfuse caps it to its buffer
     conn.pointee.time_gran = 1
 }
 

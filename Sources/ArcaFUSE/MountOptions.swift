@@ -16,6 +16,15 @@ public struct MountOptions: Sendable {
     public var attributeTimeout: Double = 86_400
     /// Keep file pages and directory listings cached across opens (immutable content).
     public var keepCache: Bool = true
+    /// Keep directory listings cached across opens as well (with `keepCache`); off for a file
+    /// system that changes, where only file pages are kept.
+    public var cacheDirectories: Bool = true
+    /// The kernel's writeback cache (`FUSE_CAP_WRITEBACK_CACHE`): writes land in the page cache
+    /// and reach the file system coalesced, at writeback, close or fsync; the kernel keeps size
+    /// and mtime. Only for a writable file system that changes through this mount alone.
+    public var writebackCache: Bool = false
+    /// The largest write request in bytes (0: libfuse's default); libfuse caps it at 1 MiB.
+    public var maximumWrite: UInt32 = 0
     /// Mount read-write (`rw`) for `WritableFileSystemOperations`; off (`ro`) by default.
     public var writable: Bool = false
     /// Worker threads kept waiting for requests (libfuse starts more when they are all busy).

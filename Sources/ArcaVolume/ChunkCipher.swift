@@ -4,20 +4,30 @@ import Crypto
 import FoundationEssentials
 
 /// Where one sealed chunk lives and what it must be: the write that produced it (session and
-/// counter: the key and the nonce), the volume version it was written for, its plaintext length and
-/// its GCM tag. The metadata holds one per chunk, so the root hash covers every chunk.
+/// counter: the key and the nonce), the volume version it was written for, its plaintext length,
+/// its GCM tag, and its place in a segment file (`segments/<hex u64 segment>`, bytes
+/// `offset ..< offset + length + 16`). The metadata holds one per chunk, so the root hash covers
+/// every chunk.
 public struct ChunkReference: Sendable, Hashable {
     public var session: [UInt8]
     public var counter: UInt64
     public var writeVersion: UInt64
     public var length: UInt32
     public var tag: [UInt8]
+    public var segment: UInt64 = 0
+    public var offset: UInt64 = 0
 
-    /// The chunk file's name under `chunks/`: hex(session) ‖ hex(u64 counter), unique per write.
-    public var storageName: String {
-        var counterBytes: [UInt8] = []
-        counterBytes.appendBigEndian(counter)
-        return Hex.encode(session) + Hex.encode(counterBytes)
+    /// The sealed chunk's size in its segment: ciphertext ‖ tag.
+    public var sealedSize: Int { Int(length) + ChunkCipher.tagSize }
+
+    /// For messages: the segment and the offset.
+    public var location: String { "segment \(ChunkReference.segmentName(segment)) offset \(offset)" }
+
+    /// A segment file's name under `segments/`: 16 lowercase hex digits of its number.
+    public static func segmentName(_ segment: UInt64) -> String {
+        var bytes: [UInt8] = []
+        bytes.appendBigEndian(segment)
+        return Hex.encode(bytes)
     }
 }
 
@@ -52,7 +62,8 @@ public struct ChunkCipher: Sendable {
         return nonce
     }
 
-    /// Seals `plaintext`; returns the chunk file's bytes (ciphertext ‖ tag) and its reference.
+    /// Seals `plaintext`; returns the sealed bytes (ciphertext ‖ tag) and its reference (segment
+    /// and offset 0: the caller places it).
     public func seal(_ plaintext: [UInt8], key: SymmetricKey, session: [UInt8], counter: UInt64, fileId: [UInt8],
                      index: UInt64, writeVersion: UInt64) throws -> (bytes: [UInt8], reference: ChunkReference) {
         let length = UInt32(plaintext.count)
@@ -67,16 +78,16 @@ public struct ChunkCipher: Sendable {
         }
     }
 
-    /// Opens a chunk file's bytes against its reference; throws `integrity` unless the length,
+    /// Opens a sealed chunk's bytes against its reference; throws `integrity` unless the length,
     /// the tag and the authentication all match.
-    public func open(_ sealed: [UInt8], key: SymmetricKey, reference: ChunkReference, fileId: [UInt8], index: UInt64) throws -> [UInt8] {
+    public func open(_ sealed: ArraySlice<UInt8>, key: SymmetricKey, reference: ChunkReference, fileId: [UInt8], index: UInt64) throws -> [UInt8] {
         let expected = Int(reference.length) + Self.tagSize
         guard sealed.count == expected else {
-            throw ArcaError(.integrity, "volume chunk \(index) (\(reference.storageName)) is \(sealed.count) bytes, expected \(expected)")
+            throw ArcaError(.integrity, "volume chunk \(index) (\(reference.location)) is \(sealed.count) bytes, expected \(expected)")
         }
-        let split = Int(reference.length)
-        guard Array(sealed[split...]) == reference.tag else {
-            throw ArcaError(.integrity, "volume chunk \(index) (\(reference.storageName)) is not the chunk the metadata names")
+        let split = sealed.startIndex + Int(reference.length)
+        guard sealed[split...].elementsEqual(reference.tag) else {
+            throw ArcaError(.integrity, "volume chunk \(index) (\(reference.location)) is not the chunk the metadata names")
         }
         do {
             let box = try AES.GCM.SealedBox(nonce: try AES.GCM.Nonce(data: Self.nonce(counter: reference.counter)),
@@ -84,7 +95,7 @@ public struct ChunkCipher: Sendable {
             return Array(try AES.GCM.open(box, using: key, authenticating: additionalData(
                 fileId: fileId, index: index, writeVersion: reference.writeVersion, length: reference.length)))
         } catch {
-            throw ArcaError(.integrity, "volume chunk \(index) (\(reference.storageName)) fails authentication (changed, moved, or from another file)")
+            throw ArcaError(.integrity, "volume chunk \(index) (\(reference.location)) fails authentication (changed, moved, or from another file)")
         }
     }
 }

@@ -107,36 +107,59 @@ final class HostDirectory {
         }
     }
 
-    /// Writes `name` as a new file, not yet durable: the commit fsyncs all its new chunk files
-    /// together (`syncFiles`). With `spare`, the file `spare/<spare>` (an unreferenced chunk
-    /// file) is renamed to `name` and overwritten in place: reusing its inode and blocks spares
-    /// ext4's inode allocator, which dominated chunk writes after many deletions (measured). A
-    /// spare that is not a plain file (a host's symlink) is dropped and a new file created.
-    func create(_ name: String, _ bytes: [UInt8], reusing spare: String? = nil) throws {
-        if let spare, renameat(fd, "spare/" + spare, fd, name) == 0 {
-            let file = openat(fd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
-            if file >= 0 {
-                defer { Glibc.close(file) }
-                do {
-                    try Self.writeAll(file, bytes, "\(path)/\(name)")
-                    guard ftruncate(file, off_t(bytes.count)) == 0 else { throw Self.failure("truncate", "\(path)/\(name)") }
-                    return
-                } catch {
-                    unlinkat(fd, name, 0)
-                    throw error
-                }
-            }
-            unlinkat(fd, name, 0)
-        }
-        let file = openat(fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    /// Writes the segment file `name` (created, or replaced: a leftover of an uncommitted write
+    /// under the same number), not yet durable: the commit fsyncs it (`syncFiles`). A failed write
+    /// removes the file again (it would hold the space a retry needs).
+    func writeSegment(_ name: String, _ bytes: [UInt8]) throws {
+        let file = openat(fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard file >= 0 else { throw Self.failure("create", "\(path)/\(name)") }
         defer { Glibc.close(file) }
         do {
             try Self.writeAll(file, bytes, "\(path)/\(name)")
         } catch {
-            unlinkat(fd, name, 0)  // a partial file would block a retry under the same name (O_EXCL)
+            unlinkat(fd, name, 0)
             throw error
         }
+    }
+
+    /// Exactly `count` bytes of `name` from `offset`; an `integrity` error when the file is
+    /// shorter (a segment the host truncated), `notFound` when it is missing.
+    func readRange(_ name: String, offset: UInt64, count: Int) throws -> [UInt8] {
+        let file = openat(fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard file >= 0 else {
+            if errno == ENOENT { throw ArcaError(.notFound, "\(path)/\(name) does not exist") }
+            throw Self.failure("open", "\(path)/\(name)")
+        }
+        defer { Glibc.close(file) }
+        guard offset <= UInt64(Int64.max) - UInt64(count) else {
+            throw ArcaError(.integrity, "\(path)/\(name): offset \(offset) is out of range")
+        }
+        var failure: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, done in
+            done = 0
+            while done < count {
+                let n = pread(file, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                if n == 0 { return }
+                done += n
+            }
+        }
+        if failure != 0 { throw Self.failure("read", "\(path)/\(name)", failure) }
+        guard bytes.count == count else {
+            throw ArcaError(.integrity, "\(path)/\(name) ends before byte \(offset + UInt64(count)) (truncated)")
+        }
+        return bytes
+    }
+
+    /// The size of the file `name` in bytes.
+    func size(of name: String) throws -> Int {
+        var info = stat()
+        guard fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { throw Self.failure("stat", "\(path)/\(name)") }
+        return Int(info.st_size)
     }
 
     /// Replaces `name` atomically and durably: temporary file, fsync, rename, fsync of its directory.
@@ -164,12 +187,6 @@ final class HostDirectory {
         if let failure = ParallelSync.run(directory: fd, names: names) {
             throw Self.failure("fsync", "\(path)/\(failure.name)", failure.code)
         }
-    }
-
-    /// Moves the unreferenced file `name` into `spare/` for reuse by `create` (with its data
-    /// blocks: a reuse then overwrites them in place); false if it could not.
-    func recycle(_ name: String, as spare: String) -> Bool {
-        renameat(fd, name, fd, "spare/" + spare) == 0
     }
 
     func syncDirectory(_ name: String) throws {

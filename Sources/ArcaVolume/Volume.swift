@@ -12,14 +12,15 @@ import Musl
 /// A mounted-in-process encrypted read-write volume (docs/FORMAT.md, "Volumes").
 ///
 /// Changes live in memory (dirty chunks, the tree) until `commit`, which makes them durable as
-/// the next version: chunk files, then the metadata file, then the anchor's intent and commit.
-/// A crash anywhere leaves the last committed version or the next one. All methods are safe to
-/// call from several threads (one lock; a commit holds it while it writes).
+/// the next version: the new segment file(s), then the metadata file, then the anchor's intent
+/// and commit. A crash anywhere leaves the last committed version or the next one. All methods
+/// are safe to call from several threads (one lock; a commit holds it while it writes).
 public final class Volume: @unchecked Sendable {
     // @unchecked: every mutable field below is touched only while `lock` is held.
     public static let allowedChunkSizes: Set<Int> = [4096, 16_384, 65_536, 262_144]
-    public static let defaultChunkSize = 65_536
-    /// Dirty plaintext kept in memory before it is written out as chunk files (not yet committed).
+    /// 16 KiB: a 4 KiB random read or write costs one 16 KiB chunk; segments keep large writes cheap.
+    public static let defaultChunkSize = 16_384
+    /// Dirty plaintext kept in memory before it is written out as a segment (not yet committed).
     static let dirtyLimit = 32 << 20
     /// The largest file size (offsets stay far inside Int64).
     static let maximumFileSize: UInt64 = 1 << 50
@@ -44,20 +45,19 @@ public final class Volume: @unchecked Sendable {
     var changed = false
     var dirty: [UInt64: [UInt64: [UInt8]]] = [:]
     var dirtyBytes = 0
-    /// Recently decrypted chunks by storage name (FIFO): a 4 KiB read or read-modify-write in a
-    /// 64 KiB chunk then decrypts it once, not once per request.
-    var chunkCache: [String: [UInt8]] = [:]
-    var chunkCacheOrder: [String] = []
-    static let chunkCacheSize = 32
-    /// Unreferenced chunk files in `spare/`, reused for new chunks (see `HostDirectory.create`).
-    var spares: [String] = []
-    /// At most 64 MiB of retired chunks are kept for reuse (64 files or more); a full host disk
-    /// drops them all first (`withSpaceRetry`).
-    var spareLimit: Int { max(64, (64 << 20) / chunkSize) }
-    /// Chunk files written since the last commit, fsynced together by the next one.
-    var unsynced: [String] = []
-    /// Chunk files no longer referenced; removed once a version without them is committed.
-    var obsolete: [String] = []
+    /// Recently decrypted chunks by place (FIFO): a 4 KiB read or read-modify-write in a chunk
+    /// then decrypts it once, not once per request. A place is written once (segment numbers are
+    /// not reused within a process), so a cached plaintext stays valid.
+    var chunkCache: [ChunkPlace: [UInt8]] = [:]
+    var chunkCacheOrder: [ChunkPlace] = []
+    static let chunkCacheSize = 64
+    /// Per segment file: its size and the sealed bytes the tree (or an open orphan) still references.
+    var segments: [UInt64: SegmentUse] = [:]
+    /// Segment files written since the last commit, fsynced together by the next one.
+    var unsynced: [UInt64] = []
+    /// Chunks no longer referenced; their segments' live bytes drop once a version without them
+    /// is committed (a segment with none left is removed).
+    var obsolete: [ChunkReference] = []
     /// Unlinked files still open (POSIX keeps them readable until the last close); never stored.
     var orphans: [UInt64: Node] = [:]
     var openCounts: [UInt64: Int] = [:]
@@ -99,8 +99,7 @@ public final class Volume: @unchecked Sendable {
         }
         let keys = try VolumeKeys(masterKey: key, volumeId: randomBytes(VolumeKeys.idSize))
         try host.makeDirectory("meta")
-        try host.makeDirectory("chunks")
-        try host.makeDirectory("spare")
+        try host.makeDirectory("segments")
         let header = VolumeHeader(volumeId: keys.volumeId, chunkSize: chunkSize, keyCheck: keys.keyCheck)
         try host.replaceDurably("volume", header.encoded(), directory: ".")
         let tree = VolumeTree.empty(fileId: randomBytes(16), uid: uid, gid: gid, now: now())
@@ -155,14 +154,17 @@ public final class Volume: @unchecked Sendable {
         return volume
     }
 
-    /// Recycles chunk files and removes metadata files the current version does not reference.
+    /// Removes segment files and metadata files the current version does not reference, and
+    /// learns the size of each segment it does (for the cleaner).
     private func collectGarbage() {
-        try? host.makeDirectory("spare")  // volumes created before spare/ existed
-        let found = (try? host.list("spare")) ?? []
-        spares = Array(found.prefix(spareLimit))
-        for name in found.dropFirst(spareLimit) { host.remove("spare/" + name) }
-        let keep = tree.storageNames
-        for name in (try? host.list("chunks")) ?? [] where !keep.contains(name) { retire(name) }
+        let use = tree.segmentUse
+        for name in (try? host.list("segments")) ?? [] {
+            guard name.utf8.count == 16, let number = UInt64(name, radix: 16), let live = use[number] else {
+                host.remove("segments/" + name)
+                continue
+            }
+            segments[number] = SegmentUse(size: (try? host.size(of: "segments/" + name)) ?? live, live: live)
+        }
         let current = MetadataFile.name(version: currentVersion)
         for name in (try? host.list("meta")) ?? [] where name != current { host.remove("meta/" + name) }
     }
@@ -175,15 +177,18 @@ public final class Volume: @unchecked Sendable {
     func commitLocked() throws {
         guard !closed else { throw ArcaError(.io, "volume at \(host.path) is closed") }
         guard changed else { return }
+        try compactSegments()
         try flushDirtyChunks()
         try commitHook?(.chunksWritten)
-        // The new chunk files and their directory entries are durable before the metadata names them.
-        try host.syncFiles(unsynced.map { "chunks/" + $0 })
-        try host.syncDirectory("chunks")
-        unsynced.removeAll()
+        // The new segment files and their directory entries are durable before the metadata names them.
+        if !unsynced.isEmpty {
+            try host.syncFiles(unsynced.map { "segments/" + ChunkReference.segmentName($0) })
+            try host.syncDirectory("segments")
+            unsynced.removeAll()
+        }
         let next = currentVersion + 1
         let bytes = try MetadataFile.seal(tree: tree, keys: keys, version: next, chunkSize: chunkSize)
-        try withSpaceRetry { try host.replaceDurably("meta/" + MetadataFile.name(version: next), bytes, directory: "meta") }
+        try host.replaceDurably("meta/" + MetadataFile.name(version: next), bytes, directory: "meta")
         try commitHook?(.metadataWritten)
         let point = AnchorPoint(version: next, root: Hash256(SHA256.hash(data: bytes)))
         try anchor.intent(point)
@@ -191,79 +196,69 @@ public final class Volume: @unchecked Sendable {
         try anchor.commit(point)
         try commitHook?(.committed)
         if currentVersion > 0 { host.remove("meta/" + MetadataFile.name(version: currentVersion)) }
-        for name in obsolete { retire(name) }
-        obsolete.removeAll()
+        releaseObsolete()
         currentVersion = next
         currentRoot = point.root
         changed = false
     }
 
-    /// A chunk file no committed version references any more: kept in `spare/` for reuse (up to
-    /// `spareLimit` files), removed otherwise. Its content is never read again.
-    func retire(_ name: String) {
-        if spares.count < spareLimit, host.recycle("chunks/" + name, as: name) {
-            spares.append(name)
-        } else {
-            host.remove("chunks/" + name)
-        }
-    }
-
-    /// Runs `body`; if the host disk is full while spares hold space, removes them and runs it again.
-    func withSpaceRetry<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as ArcaError where error.code == .noSpace && !spares.isEmpty {
-            for name in spares { host.remove("spare/" + name) }
-            spares.removeAll()
-            return try body()
-        }
-    }
-
-    /// Seals every dirty chunk into a new chunk file (not yet committed: the tree in memory points
-    /// at it, the committed metadata does not).
-    func flushDirtyChunks() throws {
-        try withSpaceRetry { try flushDirtyChunksOnce() }  // a retry skips the files already written
-    }
-
-    private func flushDirtyChunksOnce() throws {
-        for (inode, chunks) in dirty {
-            guard var node = tree.nodes[inode] else { continue }  // an orphan: its dirty data stays in memory
-            // On a failure (a full host disk) this file's new chunk files are removed again: the
-            // tree does not reference them, and they would hold the space a retry needs.
-            var written: [String] = []
-            var replaced: [String] = []
-            do {
-                for (index, plaintext) in chunks {
-                    if let old = node.chunks[index] { replaced.append(old.storageName) }
-                    if plaintext.isEmpty {
-                        node.chunks[index] = nil
-                        continue
-                    }
-                    if counter >= ChunkCipher.sessionLimit {
-                        session = randomBytes(16)
-                        sessionKey = keys.chunkKey(session: session)
-                        counter = 0
-                    }
-                    let sealed = try cipher.seal(plaintext, key: sessionKey, session: session, counter: counter, fileId: node.fileId,
-                                                 index: index, writeVersion: currentVersion + 1)
-                    counter += 1
-                    try host.create("chunks/" + sealed.reference.storageName, sealed.bytes, reusing: spares.popLast())
-                    written.append(sealed.reference.storageName)
-                    unsynced.append(sealed.reference.storageName)
-                    node.chunks[index] = sealed.reference
-                }
-            } catch {
-                for name in written { host.remove("chunks/" + name) }
-                unsynced.removeLast(written.count)
-                throw error
+    /// Drops the obsolete chunks from their segments' live bytes and removes segments left with
+    /// none (no committed version references them any more).
+    func releaseObsolete() {
+        for chunk in obsolete {
+            guard var use = segments[chunk.segment] else { continue }
+            use.live -= chunk.sealedSize
+            if use.live <= 0 {
+                segments[chunk.segment] = nil
+                host.remove("segments/" + ChunkReference.segmentName(chunk.segment))
+            } else {
+                segments[chunk.segment] = use
             }
-            obsolete += replaced
-            tree.nodes[inode] = node
-            dirtyBytes = max(0, dirtyBytes - chunks.values.reduce(0) { $0 + $1.count })  // a retry after a later failure skips this file
-            dirty[inode] = nil
+        }
+        obsolete.removeAll()
+    }
+
+    /// Seals every dirty chunk into one new segment file (not yet committed: the tree in memory
+    /// points into it, the committed metadata does not).
+    func flushDirtyChunks() throws {
+        var pieces: [(inode: UInt64, index: UInt64, reference: ChunkReference?)] = []
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(dirtyBytes + dirty.values.reduce(0) { $0 + $1.count } * ChunkCipher.tagSize)
+        let segment = tree.nextSegment
+        for (inode, chunks) in dirty where tree.nodes[inode] != nil {  // an orphan's dirty data stays in memory
+            let fileId = tree.nodes[inode]!.fileId
+            for (index, plaintext) in chunks {
+                if plaintext.isEmpty {
+                    pieces.append((inode, index, nil))
+                    continue
+                }
+                if counter >= ChunkCipher.sessionLimit {
+                    session = randomBytes(16)
+                    sessionKey = keys.chunkKey(session: session)
+                    counter = 0
+                }
+                var sealed = try cipher.seal(plaintext, key: sessionKey, session: session, counter: counter, fileId: fileId,
+                                             index: index, writeVersion: currentVersion + 1)
+                counter += 1
+                sealed.reference.segment = segment
+                sealed.reference.offset = UInt64(buffer.count)
+                buffer += sealed.bytes
+                pieces.append((inode, index, sealed.reference))
+            }
+        }
+        if !buffer.isEmpty {
+            // On a failure (a full host disk) nothing changed: the tree does not point into it.
+            try host.writeSegment("segments/" + ChunkReference.segmentName(segment), buffer)
+            tree.nextSegment += 1
+            unsynced.append(segment)
+            segments[segment] = SegmentUse(size: buffer.count, live: buffer.count)
+        }
+        for piece in pieces {
+            if let old = tree.nodes[piece.inode]!.chunks[piece.index] { obsolete.append(old) }
+            tree.nodes[piece.inode]!.chunks[piece.index] = piece.reference
         }
         dirty = dirty.filter { orphans[$0.key] != nil }  // unlinked-but-open files keep theirs in memory
-        dirtyBytes = 0
+        dirtyBytes = dirty.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.count } }
     }
 
     /// Commits and closes: the lease is released. Further calls fail.

@@ -96,7 +96,7 @@ extension Volume {
             let count = (openCounts[inode] ?? 1) - 1
             openCounts[inode] = count > 0 ? count : nil
             if count <= 0, let orphan = orphans.removeValue(forKey: inode) {
-                obsolete += orphan.chunks.values.map(\.storageName)
+                obsolete += orphan.chunks.values
                 dirty[inode] = nil
                 changed = changed || !orphan.chunks.isEmpty  // so the next commit deletes its files
             }
@@ -188,7 +188,7 @@ extension Volume {
         if size < node.size {
             let keep = (size + UInt64(chunkSize) - 1) / UInt64(chunkSize)  // chunks [0, keep) survive
             for index in node.chunks.keys where index >= keep {
-                obsolete.append(node.chunks[index]!.storageName)
+                obsolete.append(node.chunks[index]!)
                 node.chunks[index] = nil
             }
             if var chunks = dirty[node.inode] {
@@ -315,7 +315,7 @@ extension Volume {
         if openCounts[node.inode] != nil {
             orphans[node.inode] = node
         } else {
-            obsolete += node.chunks.values.map(\.storageName)
+            obsolete += node.chunks.values
             dirty[node.inode] = nil
         }
     }
@@ -331,13 +331,14 @@ extension Volume {
     func plaintext(of node: Node, index: UInt64) throws -> [UInt8] {
         if let chunk = dirty[node.inode]?[index] { return chunk }
         guard let reference = node.chunks[index] else { return [] }
-        // Chunk files are never rewritten (a name is used once), so a cached plaintext stays valid.
-        if let cached = chunkCache[reference.storageName] { return cached }
-        let sealed = try host.read("chunks/" + reference.storageName, limit: chunkSize + ChunkCipher.tagSize + 1)
-        let plaintext = try cipher.open(sealed, key: key(for: reference.session), reference: reference, fileId: node.fileId, index: index)
+        let place = ChunkPlace(reference)
+        if let cached = chunkCache[place] { return cached }
+        let sealed = try host.readRange("segments/" + ChunkReference.segmentName(reference.segment), offset: reference.offset,
+                                        count: reference.sealedSize)
+        let plaintext = try cipher.open(sealed[...], key: key(for: reference.session), reference: reference, fileId: node.fileId, index: index)
         if chunkCacheOrder.count >= Self.chunkCacheSize { chunkCache[chunkCacheOrder.removeFirst()] = nil }
-        chunkCache[reference.storageName] = plaintext
-        chunkCacheOrder.append(reference.storageName)
+        chunkCache[place] = plaintext
+        chunkCacheOrder.append(place)
         return plaintext
     }
 }

@@ -35,6 +35,8 @@ struct VolumeTree: Sendable, Equatable {
     static let maximumNodes = 10_000_000
 
     var nextInode: UInt64
+    /// The number the next segment file gets (segment numbers are never reused by later versions).
+    var nextSegment: UInt64 = 0
     var nodes: [UInt64: Node]
 
     /// A tree holding only an empty root directory.
@@ -42,13 +44,14 @@ struct VolumeTree: Sendable, Equatable {
         var root = Node(inode: rootInode, fileId: fileId, kind: .directory, permissions: 0o755, uid: uid, gid: gid,
                         modificationSeconds: now.0, modificationNanoseconds: now.1)
         root.parent = rootInode
-        return VolumeTree(nextInode: rootInode + 1, nodes: [rootInode: root])
+        return VolumeTree(nextInode: rootInode + 1, nextSegment: 0, nodes: [rootInode: root])
     }
 
     /// The deterministic encoding: nodes by inode, chunks by index, entries by name bytes.
     func encoded() -> [UInt8] {
         var w = ByteWriter()
         w.u64(nextInode)
+        w.u64(nextSegment)
         w.u64(UInt64(nodes.count))
         for inode in nodes.keys.sorted() {
             let node = nodes[inode]!
@@ -72,6 +75,8 @@ struct VolumeTree: Sendable, Equatable {
                     w.u64(chunk.writeVersion)
                     w.u32(chunk.length)
                     w.fixed(chunk.tag)
+                    w.u64(chunk.segment)
+                    w.u64(chunk.offset)
                 }
             case .directory:
                 w.u64(UInt64(node.entries.count))
@@ -91,6 +96,7 @@ struct VolumeTree: Sendable, Equatable {
     static func decode(_ bytes: [UInt8], chunkSize: Int) throws -> VolumeTree {
         var r = ByteReader(bytes, what: "volume metadata")
         let nextInode = try r.u64()
+        let nextSegment = try r.u64()
         let count = try r.u64()
         guard count >= 1, count <= UInt64(maximumNodes), count <= UInt64(r.remaining / 40) else {
             throw ArcaError(.invalidFormat, "volume metadata claims \(count) nodes (limit \(maximumNodes), or more than its bytes can hold)")
@@ -122,7 +128,7 @@ struct VolumeTree: Sendable, Equatable {
                     throw ArcaError(.invalidFormat, "volume metadata inode \(inode) is \(node.size) bytes, over the \(Int64.max) limit")
                 }
                 let limit = (node.size + UInt64(chunkSize) - 1) / UInt64(chunkSize)
-                guard chunkCount <= limit, chunkCount <= UInt64(r.remaining / 60) else {
+                guard chunkCount <= limit, chunkCount <= UInt64(r.remaining / chunkEntrySize) else {
                     throw ArcaError(.invalidFormat, "volume metadata inode \(inode) has \(chunkCount) chunks for \(node.size) bytes")
                 }
                 var last: UInt64?
@@ -133,10 +139,14 @@ struct VolumeTree: Sendable, Equatable {
                     }
                     last = index
                     let chunk = ChunkReference(session: try r.fixed(16), counter: try r.u64(), writeVersion: try r.u64(),
-                                               length: try r.u32(), tag: try r.fixed(ChunkCipher.tagSize))
+                                               length: try r.u32(), tag: try r.fixed(ChunkCipher.tagSize),
+                                               segment: try r.u64(), offset: try r.u64())
                     let room = min(UInt64(chunkSize), node.size - index * UInt64(chunkSize))
                     guard chunk.length >= 1, UInt64(chunk.length) <= room else {
                         throw ArcaError(.invalidFormat, "volume metadata inode \(inode) chunk \(index) is \(chunk.length) bytes, over the \(room) that fit")
+                    }
+                    guard chunk.segment < nextSegment, chunk.offset <= maximumSegmentOffset else {
+                        throw ArcaError(.invalidFormat, "volume metadata inode \(inode) chunk \(index) is in segment \(chunk.segment) at \(chunk.offset), not below the next segment \(nextSegment) or past the \(maximumSegmentOffset) offset limit")
                     }
                     node.chunks[index] = chunk
                 }
@@ -185,7 +195,7 @@ struct VolumeTree: Sendable, Equatable {
         guard seen.count == nodes.count else {
             throw ArcaError(.invalidFormat, "volume metadata has \(nodes.count - seen.count) nodes not reachable from the root")
         }
-        return VolumeTree(nextInode: nextInode, nodes: nodes)
+        return VolumeTree(nextInode: nextInode, nextSegment: nextSegment, nodes: nodes)
     }
 
     static func isValidName(_ name: [UInt8]) -> Bool {
@@ -193,10 +203,15 @@ struct VolumeTree: Sendable, Equatable {
             && name != [UInt8(ascii: ".")] && name != [UInt8(ascii: "."), UInt8(ascii: ".")]
     }
 
-    /// Every chunk file name the tree references.
-    var storageNames: Set<String> {
-        var names = Set<String>()
-        for node in nodes.values { for chunk in node.chunks.values { names.insert(chunk.storageName) } }
-        return names
+    /// The bytes of one chunk entry in the encoding.
+    static let chunkEntrySize = 8 + 16 + 8 + 8 + 4 + ChunkCipher.tagSize + 8 + 8
+    /// Offsets within a segment stay far below this (segments are tens of MiB).
+    static let maximumSegmentOffset: UInt64 = 1 << 40
+
+    /// The live (referenced) sealed bytes in each segment the tree references.
+    var segmentUse: [UInt64: Int] {
+        var use: [UInt64: Int] = [:]
+        for node in nodes.values { for chunk in node.chunks.values { use[chunk.segment, default: 0] += chunk.sealedSize } }
+        return use
     }
 }
