@@ -66,13 +66,26 @@ public struct ChunkCipher: Sendable {
     /// and offset 0: the caller places it).
     public func seal(_ plaintext: [UInt8], key: SymmetricKey, session: [UInt8], counter: UInt64, fileId: [UInt8],
                      index: UInt64, writeVersion: UInt64) throws -> (bytes: [UInt8], reference: ChunkReference) {
+        var bytes: [UInt8] = []
+        let reference = try seal(plaintext, key: key, session: session, counter: counter, fileId: fileId, index: index,
+                                 writeVersion: writeVersion, appendingTo: &bytes)
+        return (bytes, reference)
+    }
+
+    /// Seals `plaintext`, appending ciphertext ‖ tag to `buffer`; returns its reference (segment
+    /// 0, offset: where it starts in `buffer`).
+    public func seal(_ plaintext: [UInt8], key: SymmetricKey, session: [UInt8], counter: UInt64, fileId: [UInt8],
+                     index: UInt64, writeVersion: UInt64, appendingTo buffer: inout [UInt8]) throws -> ChunkReference {
         let length = UInt32(plaintext.count)
         do {
             let box = try AES.GCM.seal(plaintext, using: key, nonce: try AES.GCM.Nonce(data: Self.nonce(counter: counter)),
                                        authenticating: additionalData(fileId: fileId, index: index, writeVersion: writeVersion, length: length))
             let tag = Array(box.tag)
-            return (Array(box.ciphertext) + tag,
-                    ChunkReference(session: session, counter: counter, writeVersion: writeVersion, length: length, tag: tag))
+            let offset = UInt64(buffer.count)
+            buffer.append(contentsOf: box.ciphertext)
+            buffer.append(contentsOf: tag)
+            return ChunkReference(session: session, counter: counter, writeVersion: writeVersion, length: length, tag: tag,
+                                  segment: 0, offset: offset)
         } catch {
             throw ArcaError(.io, "cannot seal volume chunk \(index): \(error)")
         }

@@ -14,6 +14,9 @@ final class HostDirectory {
     private var fd: Int32
     var descriptor: Int32 { fd }
     private var lockFd: Int32 = -1
+    /// Open read descriptors by name (`readRange`).
+    private var readers: [String: Int32] = [:]
+    private static let readerLimit = 32
 
     init(path: String, create: Bool) throws {
         if create, mkdir(path, 0o700) != 0, errno != EEXIST { throw Self.failure("create", path) }
@@ -27,6 +30,8 @@ final class HostDirectory {
     /// Closes the descriptors and drops the lease (idempotent: a second close must not close a
     /// descriptor number that was reused meanwhile).
     func close() {
+        for file in readers.values { Glibc.close(file) }
+        readers.removeAll()
         if lockFd >= 0 { Glibc.close(lockFd); lockFd = -1 }
         if fd >= 0 { Glibc.close(fd); fd = -1 }
     }
@@ -107,30 +112,53 @@ final class HostDirectory {
         }
     }
 
-    /// Writes the segment file `name` (created, or replaced: a leftover of an uncommitted write
-    /// under the same number), not yet durable: the commit fsyncs it (`syncFiles`). A failed write
-    /// removes the file again (it would hold the space a retry needs).
-    func writeSegment(_ name: String, _ bytes: [UInt8]) throws {
-        let file = openat(fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard file >= 0 else { throw Self.failure("create", "\(path)/\(name)") }
-        defer { Glibc.close(file) }
+    /// Writes the file `name` (created, or replaced: a leftover of an uncommitted write under the
+    /// same name), not yet durable: the commit fsyncs it (`syncFiles`). A failed write removes
+    /// the file again (it would hold the space a retry needs).
+    func writeFile(_ name: String, _ bytes: [UInt8]) throws {
+        let writer = try FileWriter(self, name)
         do {
-            try Self.writeAll(file, bytes, "\(path)/\(name)")
+            try writer.append(bytes)
+            writer.close()
         } catch {
-            unlinkat(fd, name, 0)
+            writer.discard()
             throw error
         }
+    }
+
+    /// A new file written in pieces (a segment as its chunks are sealed).
+    final class FileWriter {
+        private let host: HostDirectory
+        private let name: String
+        private var file: Int32
+
+        init(_ host: HostDirectory, _ name: String) throws {
+            self.host = host
+            self.name = name
+            file = openat(host.fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            guard file >= 0 else { throw HostDirectory.failure("create", "\(host.path)/\(name)") }
+        }
+
+        func append(_ bytes: [UInt8]) throws { try HostDirectory.writeAll(file, bytes, "\(host.path)/\(name)") }
+
+        func close() {
+            if file >= 0 { Glibc.close(file) }
+            file = -1
+        }
+
+        /// Closes and removes the file (a failed write).
+        func discard() {
+            close()
+            host.remove(name)
+        }
+
+        deinit { close() }
     }
 
     /// Exactly `count` bytes of `name` from `offset`; an `integrity` error when the file is
     /// shorter (a segment the host truncated), `notFound` when it is missing.
     func readRange(_ name: String, offset: UInt64, count: Int) throws -> [UInt8] {
-        let file = openat(fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard file >= 0 else {
-            if errno == ENOENT { throw ArcaError(.notFound, "\(path)/\(name) does not exist") }
-            throw Self.failure("open", "\(path)/\(name)")
-        }
-        defer { Glibc.close(file) }
+        let file = try readDescriptor(name)
         guard offset <= UInt64(Int64.max) - UInt64(count) else {
             throw ArcaError(.integrity, "\(path)/\(name): offset \(offset) is out of range")
         }
@@ -197,7 +225,25 @@ final class HostDirectory {
     }
 
     func remove(_ name: String) {
+        if let file = readers.removeValue(forKey: name) { Glibc.close(file) }
         unlinkat(fd, name, 0)
+    }
+
+    /// A read descriptor of `name`, kept open for later reads (up to `readerLimit` files; the
+    /// names are never rewritten in place while open, and `remove` closes them).
+    private func readDescriptor(_ name: String) throws -> Int32 {
+        if let file = readers[name] { return file }
+        let file = openat(fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard file >= 0 else {
+            if errno == ENOENT { throw ArcaError(.notFound, "\(path)/\(name) does not exist") }
+            throw Self.failure("open", "\(path)/\(name)")
+        }
+        if readers.count >= Self.readerLimit, let victim = readers.first {
+            Glibc.close(victim.value)
+            readers[victim.key] = nil
+        }
+        readers[name] = file
+        return file
     }
 
     /// The names in the subdirectory `name` (without `.` and `..`).
@@ -219,7 +265,7 @@ final class HostDirectory {
         return names
     }
 
-    private static func writeAll(_ file: Int32, _ bytes: [UInt8], _ what: String) throws {
+    static func writeAll(_ file: Int32, _ bytes: [UInt8], _ what: String) throws {
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(file, $0.baseAddress! + done, $0.count - done) }

@@ -180,15 +180,17 @@ public final class Volume: @unchecked Sendable {
         try compactSegments()
         try flushDirtyChunks()
         try commitHook?(.chunksWritten)
-        // The new segment files and their directory entries are durable before the metadata names them.
-        if !unsynced.isEmpty {
-            try host.syncFiles(unsynced.map { "segments/" + ChunkReference.segmentName($0) })
-            try host.syncDirectory("segments")
-            unsynced.removeAll()
-        }
+        // The new segment files, the metadata file and their directory entries are durable before
+        // the intent names the metadata: the files fsynced together, then both directories. The
+        // metadata file is written under its final name: until the intent, nothing reads it (a
+        // leftover of a failed commit under that name is replaced, or collected at start).
         let next = currentVersion + 1
         let bytes = try MetadataFile.seal(tree: tree, keys: keys, version: next, chunkSize: chunkSize)
-        try host.replaceDurably("meta/" + MetadataFile.name(version: next), bytes, directory: "meta")
+        let metadataName = "meta/" + MetadataFile.name(version: next)
+        try host.writeFile(metadataName, bytes)
+        try host.syncFiles(unsynced.map { "segments/" + ChunkReference.segmentName($0) } + [metadataName])
+        try host.syncFiles(unsynced.isEmpty ? ["meta"] : ["segments", "meta"])
+        unsynced.removeAll()
         try commitHook?(.metadataWritten)
         let point = AnchorPoint(version: next, root: Hash256(SHA256.hash(data: bytes)))
         try anchor.intent(point)
@@ -219,39 +221,56 @@ public final class Volume: @unchecked Sendable {
     }
 
     /// Seals every dirty chunk into one new segment file (not yet committed: the tree in memory
-    /// points into it, the committed metadata does not).
+    /// points into it, the committed metadata does not). The segment is written in pieces of
+    /// `segmentPiece` bytes, so memory stays small whatever the amount of dirty data.
     func flushDirtyChunks() throws {
         var pieces: [(inode: UInt64, index: UInt64, reference: ChunkReference?)] = []
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(dirtyBytes + dirty.values.reduce(0) { $0 + $1.count } * ChunkCipher.tagSize)
         let segment = tree.nextSegment
-        for (inode, chunks) in dirty where tree.nodes[inode] != nil {  // an orphan's dirty data stays in memory
-            let fileId = tree.nodes[inode]!.fileId
-            for (index, plaintext) in chunks {
-                if plaintext.isEmpty {
-                    pieces.append((inode, index, nil))
-                    continue
+        let name = "segments/" + ChunkReference.segmentName(segment)
+        var writer: HostDirectory.FileWriter?
+        var buffer: [UInt8] = []
+        var written = 0
+        do {
+            for (inode, chunks) in dirty where tree.nodes[inode] != nil {  // an orphan's dirty data stays in memory
+                let fileId = tree.nodes[inode]!.fileId
+                for (index, plaintext) in chunks {
+                    if plaintext.isEmpty {
+                        pieces.append((inode, index, nil))
+                        continue
+                    }
+                    if counter >= ChunkCipher.sessionLimit {
+                        session = randomBytes(16)
+                        sessionKey = keys.chunkKey(session: session)
+                        counter = 0
+                    }
+                    var reference = try cipher.seal(plaintext, key: sessionKey, session: session, counter: counter, fileId: fileId,
+                                                    index: index, writeVersion: currentVersion + 1, appendingTo: &buffer)
+                    counter += 1
+                    reference.segment = segment
+                    reference.offset += UInt64(written)
+                    pieces.append((inode, index, reference))
+                    if buffer.count >= Self.segmentPiece {
+                        if writer == nil { writer = try HostDirectory.FileWriter(host, name) }
+                        try writer!.append(buffer)
+                        written += buffer.count
+                        buffer.removeAll(keepingCapacity: true)
+                    }
                 }
-                if counter >= ChunkCipher.sessionLimit {
-                    session = randomBytes(16)
-                    sessionKey = keys.chunkKey(session: session)
-                    counter = 0
-                }
-                var sealed = try cipher.seal(plaintext, key: sessionKey, session: session, counter: counter, fileId: fileId,
-                                             index: index, writeVersion: currentVersion + 1)
-                counter += 1
-                sealed.reference.segment = segment
-                sealed.reference.offset = UInt64(buffer.count)
-                buffer += sealed.bytes
-                pieces.append((inode, index, sealed.reference))
             }
+            if !buffer.isEmpty {
+                if writer == nil { writer = try HostDirectory.FileWriter(host, name) }
+                try writer!.append(buffer)
+                written += buffer.count
+            }
+            writer?.close()
+        } catch {
+            writer?.discard()  // nothing changed: the tree does not point into it
+            throw error
         }
-        if !buffer.isEmpty {
-            // On a failure (a full host disk) nothing changed: the tree does not point into it.
-            try host.writeSegment("segments/" + ChunkReference.segmentName(segment), buffer)
+        if written > 0 {
             tree.nextSegment += 1
             unsynced.append(segment)
-            segments[segment] = SegmentUse(size: buffer.count, live: buffer.count)
+            segments[segment] = SegmentUse(size: written, live: written)
         }
         for piece in pieces {
             if let old = tree.nodes[piece.inode]!.chunks[piece.index] { obsolete.append(old) }
@@ -260,6 +279,9 @@ public final class Volume: @unchecked Sendable {
         dirty = dirty.filter { orphans[$0.key] != nil }  // unlinked-but-open files keep theirs in memory
         dirtyBytes = dirty.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.count } }
     }
+
+    /// Sealed bytes collected before one write to the segment file.
+    static let segmentPiece = 4 << 20
 
     /// Commits and closes: the lease is released. Further calls fail.
     public func close() throws {

@@ -6,7 +6,7 @@ import Crypto
 /// master key, each bound to the volume id, so two volumes under one master key share no key.
 public struct VolumeKeys: Sendable {
     /// The volume format version that labels and additional data bind.
-    public static let formatVersion: UInt16 = 1
+    public static let formatVersion: UInt16 = 2
     static let idSize = 16
 
     public let volumeId: [UInt8]

@@ -62,7 +62,7 @@ extension Volume {
         for inode in nodes.keys where nodes[inode]!.kind == .file { try relocate(&nodes[inode]!) }
         for inode in orphaned.keys { try relocate(&orphaned[inode]!) }
         guard !buffer.isEmpty else { return }
-        try host.writeSegment("segments/" + ChunkReference.segmentName(segment), buffer)
+        try host.writeFile("segments/" + ChunkReference.segmentName(segment), buffer)
         tree.nodes = nodes
         orphans = orphaned
         tree.nextSegment += 1

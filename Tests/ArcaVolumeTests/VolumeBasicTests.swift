@@ -35,8 +35,8 @@ import Glibc
             #expect(try reopened.names() == ["link", "secret-dir"])
 
             // Names and contents never reach the host directory in the clear.
-            for name in try fixture.chunkFiles() + fixture.metadataFiles().map({ "../meta/" + $0 }) + ["../volume"] {
-                let raw = try FileSystem.readFile(fixture.host + "/chunks/" + name, limit: 1 << 24)
+            for name in try fixture.segmentFiles() + fixture.metadataFiles().map({ "../meta/" + $0 }) + ["../volume"] {
+                let raw = try FileSystem.readFile(fixture.host + "/segments/" + name, limit: 1 << 24)
                 #expect(!contains(raw, Array("secret-dir".utf8)) && !contains(raw, Array("file-4096".utf8)), "\(name)")
             }
         }
@@ -97,13 +97,15 @@ import Glibc
             _ = try volume.open(inode: x)
             try volume.commit()
             try volume.unlink(parent: a, name: Array("x".utf8))
-            try volume.commit()  // no version references x now; its chunk file stays while it is open
+            try volume.commit()  // no version references x now; its segment stays while it is open
             #expect(try volume.contents(inode: x) == [2])
-            #expect(Set(try fixture.chunkFiles()).count == volume.tree.storageNames.count + 1)
+            let orphanSegment = ChunkReference.segmentName(volume.orphans[x]!.chunks[0]!.segment)
+            #expect(try fixture.segmentFiles().contains(orphanSegment))
+            #expect(Set(try fixture.segmentFiles()) == volume.referencedSegmentFiles.union([orphanSegment]))
             volume.release(inode: x)
             #expect(errno { _ = try volume.attributes(inode: x) } == ENOENT)
             try volume.commit()
-            #expect(Set(try fixture.chunkFiles()) == volume.tree.storageNames, "the orphan's chunk went with the commit")
+            #expect(Set(try fixture.segmentFiles()) == volume.referencedSegmentFiles, "the orphan's chunk went with the commit")
         }
     }
 
@@ -125,14 +127,14 @@ import Glibc
         }
     }
 
-    @Test func largeWritesSpillToChunkFilesBeforeTheCommit() async throws {
+    @Test func largeWritesSpillToASegmentBeforeTheCommit() async throws {
         try await VolumeFixture.with(chunkSize: 65_536) { fixture in
             let volume = try fixture.open()
             var random = TestRandom(seed: 9)
             let bytes = random.bytes(Volume.dirtyLimit + 100_000)
             let inode = try volume.put("big", bytes)
             #expect(volume.dirtyBytes < Volume.dirtyLimit)
-            #expect(try fixture.chunkFiles().count > 500)
+            #expect(try fixture.segmentFiles().count == 1)
             #expect(try volume.contents(inode: inode) == bytes)
             try volume.close()
             #expect(try fixture.open().get("big") == bytes)

@@ -34,7 +34,7 @@ struct SimulatedCrash: Error {}
             #expect(try reopened.get("data") == (survived ? old : new))
             #expect(try reopened.names() == (survived ? ["data", "gone"] : ["data"]))
             #expect(try fixture.metadataFiles() == [MetadataFile.name(version: reopened.version)])
-            #expect(Set(try fixture.chunkFiles()) == reopened.tree.storageNames, "garbage was collected")
+            #expect(Set(try fixture.segmentFiles()) == reopened.referencedSegmentFiles, "garbage was collected")
             #expect(try fixture.anchor.read() == VolumeAnchorState(committed: AnchorPoint(version: reopened.version, root: reopened.rootHash), intent: nil))
         }
     }
@@ -70,13 +70,13 @@ struct SimulatedCrash: Error {}
             try volume.put("kept", [1])
             try volume.commit()
             var random = TestRandom(seed: 4)
-            try volume.put("spilled", random.bytes(Volume.dirtyLimit + 70_000))  // spills chunk files
-            #expect(try fixture.chunkFiles().count > 1)
+            try volume.put("spilled", random.bytes(Volume.dirtyLimit + 70_000))  // spills a segment
+            #expect(try fixture.segmentFiles().count == 2)
             volume.abandon()
             let reopened = try fixture.open()
             defer { try? reopened.close() }
             #expect(try reopened.names() == ["kept"])
-            #expect(try fixture.chunkFiles().count == 1)
+            #expect(try fixture.segmentFiles().count == 1)
         }
     }
 }

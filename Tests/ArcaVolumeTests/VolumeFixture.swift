@@ -28,7 +28,21 @@ struct VolumeFixture {
 
     func open() throws -> Volume { try Volume.open(at: host, key: key, anchor: anchor) }
 
-    func chunkFiles() throws -> [String] { try FileSystem.listDirectory(host + "/chunks").sorted() }
+    func segmentFiles() throws -> [String] { try FileSystem.listDirectory(host + "/segments").sorted() }
+    func segmentPath(_ segment: UInt64) -> String { host + "/segments/" + ChunkReference.segmentName(segment) }
+
+    /// The sealed bytes of `chunk` as its segment file holds them.
+    func sealedBytes(_ chunk: ChunkReference) throws -> [UInt8] {
+        let bytes = try FileSystem.readFile(segmentPath(chunk.segment), limit: 1 << 28)
+        return Array(bytes[Int(chunk.offset)..<Int(chunk.offset) + chunk.sealedSize])
+    }
+
+    /// Changes the segment file of `chunk` with `edit` (the host tampering with it).
+    func editSegment(_ segment: UInt64, _ edit: (inout [UInt8]) -> Void) throws {
+        var bytes = try FileSystem.readFile(segmentPath(segment), limit: 1 << 28)
+        edit(&bytes)
+        try FileSystem.writeAtomically(bytes, to: segmentPath(segment))
+    }
     func metadataFiles() throws -> [String] { try FileSystem.listDirectory(host + "/meta").sorted() }
 }
 
@@ -58,6 +72,15 @@ extension Volume {
         var bytes = [UInt8](repeating: 0xEE, count: size)
         let n = try bytes.withUnsafeMutableBytes { try read(inode: inode, offset: 0, into: $0) }
         return Array(bytes[..<n])
+    }
+
+    /// The segment file names the tree references.
+    var referencedSegmentFiles: Set<String> { Set(tree.segmentUse.keys.map(ChunkReference.segmentName)) }
+
+    /// The chunk references of `name` under the root, by index.
+    func chunks(of name: String) throws -> [ChunkReference] {
+        let node = tree.nodes[try lookup(parent: Volume.rootInode, name: Array(name.utf8)).inode]!
+        return node.chunks.keys.sorted().map { node.chunks[$0]! }
     }
 
     func names(_ inode: UInt64 = Volume.rootInode) throws -> [String] {

@@ -21,23 +21,23 @@ import Testing
         #expect(chunkKey == "1f9d9ddc0ab5ff0c5a23bd6fa477ee0b9dd44a0d56a57729046db17bfb75fcf7")
         #expect(metadataKey == "bedf78f65f117c939b186b3467b5d784807976e1b60955dcca39e6b82e815cf6")
         #expect(Hex.encode(keys.keyCheck) == "1546b2c5351eb0d64a1f0e5893c564b5")
-        #expect(Hex.encode(sealed.bytes) == "d5168db7d40f6596b6056dd95e4f2c6534ba238b0a38caccfaf2d6a1d20f9cc172")
-        #expect(sealed.reference.storageName == "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf0000000000000007")
-        let opened = try ChunkCipher(keys: keys).open(sealed.bytes, key: keys.chunkKey(session: Self.session), reference: sealed.reference,
+        #expect(Hex.encode(sealed.bytes) == "d5168db7d40f6596b6056dd95e4f2c65348c39467c2f437b26606f7bb72b470384")
+        #expect(ChunkReference.segmentName(0x1_0000_002A) == "000000010000002a")
+        let opened = try ChunkCipher(keys: keys).open(sealed.bytes[...], key: keys.chunkKey(session: Self.session), reference: sealed.reference,
                                                       fileId: Self.fileId, index: 3)
         #expect(opened == Array("arca volume chunk".utf8))
         // Bound values: another index, file, version or volume does not open it.
         var moved = sealed.reference
         moved.writeVersion = 4
         #expect(throws: ArcaError.self) {
-            _ = try ChunkCipher(keys: keys).open(sealed.bytes, key: keys.chunkKey(session: Self.session), reference: moved, fileId: Self.fileId, index: 3)
+            _ = try ChunkCipher(keys: keys).open(sealed.bytes[...], key: keys.chunkKey(session: Self.session), reference: moved, fileId: Self.fileId, index: 3)
         }
         #expect(throws: ArcaError.self) {
-            _ = try ChunkCipher(keys: keys).open(sealed.bytes, key: keys.chunkKey(session: Self.session), reference: sealed.reference, fileId: Self.fileId, index: 4)
+            _ = try ChunkCipher(keys: keys).open(sealed.bytes[...], key: keys.chunkKey(session: Self.session), reference: sealed.reference, fileId: Self.fileId, index: 4)
         }
         let other = try VolumeKeys(masterKey: try Self.master(), volumeId: Array(repeating: 0, count: 16))
         #expect(throws: ArcaError.self) {
-            _ = try ChunkCipher(keys: other).open(sealed.bytes, key: other.chunkKey(session: Self.session), reference: sealed.reference, fileId: Self.fileId, index: 3)
+            _ = try ChunkCipher(keys: other).open(sealed.bytes[...], key: other.chunkKey(session: Self.session), reference: sealed.reference, fileId: Self.fileId, index: 3)
         }
     }
 
@@ -46,19 +46,22 @@ import Testing
         var tree = VolumeTree.empty(fileId: fileId, uid: 0, gid: 0, now: (1_700_000_000, 5))
         var file = Node(inode: 2, fileId: session, kind: .file, permissions: 0o644, uid: 1, gid: 2, modificationSeconds: 3, modificationNanoseconds: 4)
         file.size = 5000
-        file.chunks[1] = ChunkReference(session: session, counter: 1, writeVersion: 2, length: 904, tag: Array(repeating: 9, count: 16))
+        file.chunks[1] = ChunkReference(session: session, counter: 1, writeVersion: 2, length: 904, tag: Array(repeating: 9, count: 16),
+                                        segment: 6, offset: 12_345)
         let link = Node(inode: 3, fileId: volumeId, kind: .symlink, permissions: 0o777, uid: 0, gid: 0, modificationSeconds: 0,
                         modificationNanoseconds: 0, target: Array("file".utf8))
         tree.nodes[2] = file
         tree.nodes[3] = link
         tree.nodes[1]!.entries = [Array("file".utf8): 2, Array("link".utf8): 3]
         tree.nextInode = 4
+        tree.nextSegment = 7
         return tree
     }
 
     @Test func theTreeEncodingRoundTripsAndEveryTruncationOrBitFlipIsHandled() throws {
         let tree = Self.sampleTree()
         let bytes = tree.encoded()
+        #expect(sha256Hex(bytes) == "c71921e3cd2c4fe5bf0318e8176bf316f11a09b52c88a765e7ddec649ff6ee22", "the format v2 tree encoding (docs/FORMAT.md)")
         var decoded = try VolumeTree.decode(bytes, chunkSize: 4096)
         decoded.nodes[2]!.parent = 0; decoded.nodes[3]!.parent = 0  // parents are rebuilt, not stored
         var expected = tree
@@ -90,6 +93,8 @@ import Testing
         refuse { $0.nextInode = 3 }  // inode 3 not below the next inode
         refuse { $0.nodes[2]!.size = 100 }  // chunk 1 past the size
         refuse { $0.nodes[2]!.chunks[1]!.length = 4097 }  // a chunk longer than the chunk size
+        refuse { $0.nextSegment = 6 }  // chunk 1 in segment 6, not below the next segment
+        refuse { $0.nodes[2]!.chunks[1]!.offset = 1 << 41 }  // an offset past any segment
         refuse { $0.nodes[1]!.entries[Array("link".utf8)] = nil }  // an unreachable node
         refuse { $0.nodes[1]!.kind = .file }  // no root directory
         refuse { $0.nodes[2]!.size = .max }  // a size whose chunk count would overflow

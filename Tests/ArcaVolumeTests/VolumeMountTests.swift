@@ -1,7 +1,9 @@
 import ArcaCore
+import ArcaCrypto
 import ArcaTestSupport
 import Foundation
 import Testing
+@testable import ArcaVolume
 
 /// The volume mounted through FUSE by a child server process (root and /dev/fuse needed: the
 /// test machines and CI run as root with /dev/fuse).
@@ -116,13 +118,17 @@ import Testing
             #expect(String(decoding: try FileSystem.readFile(dir + "/second.err", limit: 1 << 20), as: UTF8.self).contains("in use"))
             server.stop()
 
-            // Flip one byte in every chunk file of 100,000 bytes' worth (the victim's); the
-            // bystander's single short chunk is left alone.
-            for name in try FileSystem.listDirectory(dir + "/host/chunks") {
-                let path = dir + "/host/chunks/" + name
-                var bytes = try FileSystem.readFile(path, limit: 1 << 20)
-                guard bytes.count > 5016 else { continue }
-                bytes[bytes.count / 2] ^= 0x40
+            // Flip one byte in every chunk of the victim (found by opening the volume here); the
+            // bystander's chunk, maybe in the same segment, is left alone.
+            let volume = try Volume.open(at: dir + "/host", key: try KeyFile.read(path: dir + "/key"),
+                                         anchor: FileVolumeAnchor(path: dir + "/anchor"))
+            let node = volume.tree.nodes[try volume.lookup(parent: Volume.rootInode, name: Array("victim".utf8)).inode]!
+            volume.abandon()
+            #expect(node.chunks.count > 1)
+            for chunk in node.chunks.values {
+                let path = dir + "/host/segments/" + ChunkReference.segmentName(chunk.segment)
+                var bytes = try FileSystem.readFile(path, limit: 1 << 24)
+                bytes[Int(chunk.offset) + chunk.sealedSize / 2] ^= 0x40
                 try FileSystem.writeAtomically(bytes, to: path)
             }
             server = try VolumeServer(directory: dir)

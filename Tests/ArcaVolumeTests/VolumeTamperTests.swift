@@ -11,74 +11,73 @@ import Glibc
 /// The host may change any file of the volume directory: the result is an integrity error on
 /// read (EIO through FUSE) or a refusal at open, never wrong bytes.
 @Suite struct VolumeTamperTests {
-    /// A volume with two files of three chunks each; returns the chunk file of each (file, index).
-    private func populate(_ fixture: VolumeFixture) throws -> [String: [String]] {
+    /// A volume with two files of three chunks each (in one segment) and an untouched file (in an
+    /// older segment); returns the chunk references of each file by index.
+    private func populate(_ fixture: VolumeFixture) throws -> [String: [ChunkReference]] {
         let volume = try fixture.open()
         var random = TestRandom(seed: 5)
+        try volume.put("untouched", random.bytes(100))
+        try volume.commit()
         try volume.put("one", random.bytes(3 * 4096))
         try volume.put("two", random.bytes(3 * 4096))
-        try volume.put("untouched", random.bytes(100))
         try volume.close()
         let reopened = try fixture.open()
         defer { reopened.abandon() }
-        var map: [String: [String]] = [:]
-        for name in ["one", "two"] {
-            let node = reopened.tree.nodes[try reopened.lookup(parent: Volume.rootInode, name: Array(name.utf8)).inode]!
-            map[name] = node.chunks.keys.sorted().map { node.chunks[$0]!.storageName }
-        }
+        let map = ["one": try reopened.chunks(of: "one"), "two": try reopened.chunks(of: "two")]
+        #expect(try reopened.chunks(of: "untouched")[0].segment != map["one"]![0].segment)
         return map
     }
 
-    private func expectIntegrityError(_ fixture: VolumeFixture, _ name: String) throws {
+    private func expectIntegrityError(_ fixture: VolumeFixture, _ name: String, untouchedReads: Bool = true) throws {
         let volume = try fixture.open()
         defer { volume.abandon() }
         #expect { _ = try volume.get(name) } throws: { ($0 as? ArcaError)?.code == .integrity }
-        #expect(try volume.get("untouched").count == 100, "untouched files still read")
+        if untouchedReads { #expect(try volume.get("untouched").count == 100, "untouched files still read") }
     }
-
-    private func chunkPath(_ fixture: VolumeFixture, _ name: String) -> String { fixture.host + "/chunks/" + name }
 
     @Test func aFlippedBitInAChunkIsAnIntegrityError() async throws {
         try await VolumeFixture.with { fixture in
-            let chunks = try populate(fixture)
+            let chunk = try populate(fixture)["one"]![1]
             for offset in [0, 2000, 4095, 4096 + 3] {  // ciphertext and tag
-                let path = chunkPath(fixture, chunks["one"]![1])
-                var bytes = try FileSystem.readFile(path, limit: 1 << 20)
-                bytes[offset] ^= 0x10
-                try FileSystem.writeAtomically(bytes, to: path)
+                let at = Int(chunk.offset) + offset
+                try fixture.editSegment(chunk.segment) { $0[at] ^= 0x10 }
                 try expectIntegrityError(fixture, "one")
-                bytes[offset] ^= 0x10
-                try FileSystem.writeAtomically(bytes, to: path)
+                try fixture.editSegment(chunk.segment) { $0[at] ^= 0x10 }
             }
         }
     }
 
-    @Test func aTruncatedOrMissingChunkIsAnIntegrityErrorOrNotFound() async throws {
+    @Test func aTruncatedShiftedOrMissingSegmentIsAnIntegrityErrorOrNotFound() async throws {
         try await VolumeFixture.with { fixture in
-            let chunks = try populate(fixture)
-            let path = chunkPath(fixture, chunks["one"]![2])
-            let bytes = try FileSystem.readFile(path, limit: 1 << 20)
-            for length in [0, 1, 4095, 4096, bytes.count - 1] {
-                try FileSystem.writeAtomically(Array(bytes.prefix(length)), to: path)
+            let chunk = try populate(fixture)["one"]![2]
+            let path = fixture.segmentPath(chunk.segment)
+            let bytes = try FileSystem.readFile(path, limit: 1 << 24)
+            for length in [0, 1, 4095, 4096, chunk.sealedSize - 1] {  // cut inside the chunk
+                try FileSystem.writeAtomically(Array(bytes.prefix(Int(chunk.offset) + length)), to: path)
                 try expectIntegrityError(fixture, "one")
             }
-            try FileSystem.writeAtomically(bytes + [0], to: path)
-            try expectIntegrityError(fixture, "one")
+            for shift in [1, 16, 4096] {  // bytes inserted before the chunk
+                var shifted = bytes
+                shifted.insert(contentsOf: [UInt8](repeating: 0, count: shift), at: Int(chunk.offset))
+                try FileSystem.writeAtomically(shifted, to: path)
+                try expectIntegrityError(fixture, "one")
+            }
+            try FileSystem.writeAtomically(bytes, to: path)
             unlink(path)
             let volume = try fixture.open()
             defer { volume.abandon() }
             #expect { _ = try volume.get("one") } throws: { $0 is ArcaError }
+            #expect(try volume.get("untouched").count == 100)
         }
     }
 
-    @Test func swappedChunksWithinAFileBetweenFilesOrSwappedNamesFail() async throws {
+    @Test func swappedChunksWithinAFileBetweenFilesOrSwappedSegmentsFail() async throws {
         try await VolumeFixture.with { fixture in
             let chunks = try populate(fixture)
-            func swap(_ a: String, _ b: String) throws {
-                let bytesA = try FileSystem.readFile(chunkPath(fixture, a), limit: 1 << 20)
-                let bytesB = try FileSystem.readFile(chunkPath(fixture, b), limit: 1 << 20)
-                try FileSystem.writeAtomically(bytesB, to: chunkPath(fixture, a))
-                try FileSystem.writeAtomically(bytesA, to: chunkPath(fixture, b))
+            func swap(_ a: ChunkReference, _ b: ChunkReference) throws {
+                let bytesA = try fixture.sealedBytes(a), bytesB = try fixture.sealedBytes(b)
+                try fixture.editSegment(a.segment) { $0.replaceSubrange(Int(a.offset)..<Int(a.offset) + a.sealedSize, with: bytesB) }
+                try fixture.editSegment(b.segment) { $0.replaceSubrange(Int(b.offset)..<Int(b.offset) + b.sealedSize, with: bytesA) }
             }
             try swap(chunks["one"]![0], chunks["one"]![1])  // within a file
             try expectIntegrityError(fixture, "one")
@@ -89,7 +88,15 @@ import Glibc
             try swap(chunks["one"]![2], chunks["two"]![2])
             let volume = try fixture.open()
             #expect(try volume.get("one").count == 3 * 4096, "restored swaps read again")
+            let untouched = try volume.chunks(of: "untouched")[0].segment
             volume.abandon()
+            // Two segment files swapped by name.
+            let a = fixture.segmentPath(untouched), b = fixture.segmentPath(chunks["one"]![0].segment)
+            try Posix.check(rename(a, a + ".x"))
+            try Posix.check(rename(b, a))
+            try Posix.check(rename(a + ".x", b))
+            try expectIntegrityError(fixture, "one", untouchedReads: false)
+            try expectIntegrityError(fixture, "untouched", untouchedReads: false)
         }
     }
 
@@ -137,7 +144,7 @@ import Glibc
         }
     }
 
-    @Test func chunkFilesFromAnOlderCopyAreNotServed() async throws {
+    @Test func segmentsFromAnOlderCopyAreNotServed() async throws {
         try await VolumeFixture.with { fixture in
             _ = try populate(fixture)
             let snapshot = fixture.directory + "/snapshot"
@@ -146,12 +153,12 @@ import Glibc
             var random = TestRandom(seed: 6)
             try volume.put("one", random.bytes(3 * 4096))
             try volume.close()
-            // Mix: current metadata, the old copy's chunk of "one" under each current name.
-            let old = try FileSystem.listDirectory(snapshot + "/chunks").sorted()
-            for (index, name) in try fixture.chunkFiles().enumerated() {
+            // Mix: current metadata, each current segment name holding another segment of the old copy.
+            let old = try FileSystem.listDirectory(snapshot + "/segments").sorted()
+            for (index, name) in try fixture.segmentFiles().enumerated() {
                 let other = (0..<old.count).map { old[($0 + index) % old.count] }.first { $0 != name }!
-                try FileSystem.writeAtomically(try FileSystem.readFile(snapshot + "/chunks/" + other, limit: 1 << 20),
-                                               to: fixture.host + "/chunks/" + name)
+                try FileSystem.writeAtomically(try FileSystem.readFile(snapshot + "/segments/" + other, limit: 1 << 24),
+                                               to: fixture.host + "/segments/" + name)
             }
             let reopened = try fixture.open()
             defer { reopened.abandon() }
