@@ -66,6 +66,8 @@ public final class Volume: @unchecked Sendable {
     var counter: UInt64 = 0
     var keyCache: [[UInt8]: SymmetricKey] = [:]
     var closed = false
+    /// Replaces `cleanerSlack` (tests only: they cannot write 64 MiB quickly).
+    var cleanerSlackOverride: Int?
     /// Called after each commit step; a throw simulates a crash there (tests only).
     var commitHook: (@Sendable (CommitStep) throws -> Void)?
 

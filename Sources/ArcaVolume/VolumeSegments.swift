@@ -11,7 +11,7 @@ struct ChunkPlace: Hashable {
 }
 
 /// One segment file's size and the sealed bytes in it that are still referenced.
-struct SegmentUse {
+struct SegmentUse: Equatable {
     var size: Int
     var live: Int
 }
@@ -28,9 +28,10 @@ extension Volume {
     static let cleanerBatch = 32 << 20
 
     func compactSegments() throws {
+        let slack = cleanerSlackOverride ?? Self.cleanerSlack
         let size = segments.values.reduce(0) { $0 + $1.size }
         let live = segments.values.reduce(0) { $0 + $1.live }
-        guard size - live > max(Self.cleanerSlack, live) else { return }
+        guard size - live > max(slack, live) else { return }
         var victims = Set<UInt64>()
         var moving = 0
         let unsyncedSet = Set(unsynced)
