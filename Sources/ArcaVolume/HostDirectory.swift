@@ -158,9 +158,21 @@ final class HostDirectory {
     /// Exactly `count` bytes of `name` from `offset`; an `integrity` error when the file is
     /// shorter (a segment the host truncated), `notFound` when it is missing.
     func readRange(_ name: String, offset: UInt64, count: Int) throws -> [UInt8] {
-        let file = try readDescriptor(name)
+        try Self.readRange(try readDescriptor(name), offset: offset, count: count, what: "\(path)/\(name)")
+    }
+
+    /// A new descriptor of `name` (the caller closes it): reads through it still see the file
+    /// after a `remove`, so they can run without the volume's lock.
+    func duplicateReader(_ name: String) throws -> Int32 {
+        let file = fcntl(try readDescriptor(name), F_DUPFD_CLOEXEC, 0)
+        guard file >= 0 else { throw Self.failure("duplicate a descriptor of", "\(path)/\(name)") }
+        return file
+    }
+
+    /// Exactly `count` bytes of the open file `file` from `offset` (see `readRange`).
+    static func readRange(_ file: Int32, offset: UInt64, count: Int, what: String) throws -> [UInt8] {
         guard offset <= UInt64(Int64.max) - UInt64(count) else {
-            throw ArcaError(.integrity, "\(path)/\(name): offset \(offset) is out of range")
+            throw ArcaError(.integrity, "\(what): offset \(offset) is out of range")
         }
         var failure: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, done in
@@ -176,9 +188,9 @@ final class HostDirectory {
                 done += n
             }
         }
-        if failure != 0 { throw Self.failure("read", "\(path)/\(name)", failure) }
+        if failure != 0 { throw Self.failure("read", what, failure) }
         guard bytes.count == count else {
-            throw ArcaError(.integrity, "\(path)/\(name) ends before byte \(offset + UInt64(count)) (truncated)")
+            throw ArcaError(.integrity, "\(what) ends before byte \(offset + UInt64(count)) (truncated)")
         }
         return bytes
     }
@@ -294,6 +306,24 @@ final class HostDirectory {
 }
 
 extension HostDirectory {
+    /// Overwrites `bytes` at `offset` in the existing file at `path` and fdatasyncs it (the file
+    /// anchor's slot write).
+    static func writeSlot(_ bytes: [UInt8], at offset: Int, path: String) throws {
+        let file = Glibc.open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard file >= 0 else { throw failure("open", path) }
+        defer { Glibc.close(file) }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { pwrite(file, $0.baseAddress! + done, $0.count - done, off_t(offset + done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw failure("write", path)
+            }
+            done += n
+        }
+        guard fdatasync(file) == 0 else { throw failure("fdatasync", path) }
+    }
+
     /// The host file system's block size, block count and free blocks.
     func statistics() throws -> (blockSize: UInt64, blocks: UInt64, free: UInt64) {
         var info = statvfs()

@@ -183,15 +183,16 @@ public final class Volume: @unchecked Sendable {
         try flushDirtyChunks()
         try commitHook?(.chunksWritten)
         // The new segment files, the metadata file and their directory entries are durable before
-        // the intent names the metadata: the files fsynced together, then both directories. The
+        // the intent names the metadata: files and directories fsynced at once (no order among
+        // them is needed: nothing is renamed, and nothing reads them before the intent). The
         // metadata file is written under its final name: until the intent, nothing reads it (a
         // leftover of a failed commit under that name is replaced, or collected at start).
         let next = currentVersion + 1
         let bytes = try MetadataFile.seal(tree: tree, keys: keys, version: next, chunkSize: chunkSize)
         let metadataName = "meta/" + MetadataFile.name(version: next)
         try host.writeFile(metadataName, bytes)
-        try host.syncFiles(unsynced.map { "segments/" + ChunkReference.segmentName($0) } + [metadataName])
-        try host.syncFiles(unsynced.isEmpty ? ["meta"] : ["segments", "meta"])
+        try host.syncFiles(unsynced.map { "segments/" + ChunkReference.segmentName($0) } + [metadataName, "meta"]
+                           + (unsynced.isEmpty ? [] : ["segments"]))
         unsynced.removeAll()
         try commitHook?(.metadataWritten)
         let point = AnchorPoint(version: next, root: Hash256(SHA256.hash(data: bytes)))

@@ -1,5 +1,6 @@
 import ArcaCore
 import ArcaCrypto
+import Crypto
 import FoundationEssentials
 import Synchronization
 
@@ -52,66 +53,92 @@ extension VolumeAnchor {
     public func releaseLease() throws {}
 }
 
-/// A `VolumeAnchor` kept in a local file (tests, and single-host setups that trust a path the
-/// volume's host directory does not contain). Written atomically; 0600.
+/// A `VolumeAnchor` kept in a local file (tests, benchmarks, and single-host setups that trust a
+/// path the volume's host directory does not contain); 0600.
+///
+/// The file is two fixed-size slots, `u64 sequence ‖ state ‖ SHA-256(sequence ‖ state)`; a change
+/// writes the slot the older state occupies and fdatasyncs it: one flush per change instead of a
+/// temporary file, its fsync, a rename and a directory fsync. A write torn by a crash fails its
+/// checksum and the other slot — the state before that change, which never returned — is read.
+/// A file of any other size, or with no valid slot, is refused.
 public final class FileVolumeAnchor: VolumeAnchor {
     public let path: String
     private let lock = Mutex(())
+    static let stateSize = 2 * (1 + 8 + 32)
+    static let slotSize = 8 + stateSize + 32
 
     public init(path: String) { self.path = path }
 
     public func read() throws -> VolumeAnchorState {
-        try lock.withLock { _ in try load() }
+        try lock.withLock { _ in try load().state }
     }
 
     public func intent(_ next: AnchorPoint) throws {
         try lock.withLock { _ in
-            var state = try load()
+            var (state, sequence) = try load()
             let committed = state.committed?.version ?? 0
             guard next.version == committed + 1 else {
                 throw ArcaError(.rollback, "anchor refuses an intent for version \(next.version): committed is \(committed)")
             }
             state.intent = next
-            try store(state)
+            try store(state, sequence: sequence + 1)
         }
     }
 
     public func commit(_ point: AnchorPoint) throws {
         try lock.withLock { _ in
-            var state = try load()
+            var (state, sequence) = try load()
             guard state.intent == point else {
                 throw ArcaError(.rollback, "anchor refuses to commit \(point): it is not the recorded intent")
             }
             state.committed = point
             state.intent = nil
-            try store(state)
+            try store(state, sequence: sequence + 1)
         }
     }
 
-    private func load() throws -> VolumeAnchorState {
-        guard FileSystem.exists(path) else { return VolumeAnchorState(committed: nil, intent: nil) }
-        var r = ByteReader(try FileSystem.readFile(path, limit: 4096), what: "volume anchor \(path)")
-        func point() throws -> AnchorPoint? {
-            guard try r.u8() == 1 else { return nil }
-            let version = try r.u64()
-            return AnchorPoint(version: version, root: Hash256(try r.fixed(32))!)
+    /// The newest valid slot's state and sequence (sequence 0: no file yet).
+    private func load() throws -> (state: VolumeAnchorState, sequence: UInt64) {
+        guard FileSystem.exists(path) else { return (VolumeAnchorState(committed: nil, intent: nil), 0) }
+        let bytes = try FileSystem.readFile(path, limit: 4096)
+        guard bytes.count == 2 * Self.slotSize else {
+            throw ArcaError(.invalidFormat, "volume anchor \(path) is \(bytes.count) bytes, not \(2 * Self.slotSize)")
         }
-        let state = VolumeAnchorState(committed: try point(), intent: try point())
-        guard r.isAtEnd else { throw ArcaError(.invalidFormat, "volume anchor \(path) has trailing bytes") }
-        return state
-    }
-
-    private func store(_ state: VolumeAnchorState) throws {
-        var w = ByteWriter()
-        for point in [state.committed, state.intent] {
-            if let point {
-                w.u8(1)
-                w.u64(point.version)
-                w.fixed(point.root.bytes)
-            } else {
-                w.u8(0)
+        var best: (state: VolumeAnchorState, sequence: UInt64)?
+        for slot in 0..<2 {
+            let record = Array(bytes[slot * Self.slotSize..<(slot + 1) * Self.slotSize])
+            let body = Array(record[..<(8 + Self.stateSize)])
+            guard Array(SHA256.hash(data: body)) == Array(record[(8 + Self.stateSize)...]) else { continue }
+            var r = ByteReader(body, what: "volume anchor \(path)")
+            let sequence = try r.u64()
+            func point() throws -> AnchorPoint? {
+                let present = try r.u8()
+                let version = try r.u64()
+                let root = try r.fixed(32)
+                guard present == 1 else { return nil }
+                return AnchorPoint(version: version, root: Hash256(root)!)
             }
+            let state = VolumeAnchorState(committed: try point(), intent: try point())
+            if sequence > (best?.sequence ?? 0) { best = (state, sequence) }
         }
-        try HostDirectory.writeDurably(w.bytes, path: path)
+        guard let best else { throw ArcaError(.invalidFormat, "volume anchor \(path) holds no valid slot") }
+        return best
+    }
+
+    private func store(_ state: VolumeAnchorState, sequence: UInt64) throws {
+        var w = ByteWriter()
+        w.u64(sequence)
+        for point in [state.committed, state.intent] {
+            w.u8(point == nil ? 0 : 1)
+            w.u64(point?.version ?? 0)
+            w.fixed(point?.root.bytes ?? [UInt8](repeating: 0, count: 32))
+        }
+        let record = w.bytes + Array(SHA256.hash(data: w.bytes))
+        if sequence == 1 {
+            // The first state: the whole file, durably created (the other slot invalid).
+            try HostDirectory.writeDurably(record + [UInt8](repeating: 0, count: Self.slotSize), path: path)
+            return
+        }
+        try HostDirectory.writeSlot(record, at: Int(sequence % 2) * Self.slotSize, path: path)
     }
 }

@@ -1,4 +1,5 @@
 import ArcaCore
+import Crypto
 
 #if canImport(Glibc)
 import Glibc
@@ -104,30 +105,77 @@ extension Volume {
     }
 
     /// Reads up to `buffer.count` bytes at `offset`; returns the count (short only at the end).
+    ///
+    /// Under the lock it only finds what each chunk is: plaintext at hand (dirty, cached, a hole)
+    /// or a sealed chunk to fetch, with a duplicated descriptor of its segment (a commit that
+    /// removes the segment meanwhile cannot take the bytes away; places are never rewritten).
+    /// Fetching and opening run outside the lock, so concurrent reads (the kernel's readahead)
+    /// use several cores.
     public func read(inode: UInt64, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        try lock.withLock { _ in
-            let node = try fileNode(inode)
-            guard offset < node.size else { return 0 }
-            let end = min(node.size, offset + UInt64(buffer.count))
-            var position = offset
-            while position < end {
-                let index = position / UInt64(chunkSize)
-                let base = index * UInt64(chunkSize)
-                let chunk = try plaintext(of: node, index: index)
-                let within = Int(position - base)
-                let count = Int(min(end, base + UInt64(chunkSize)) - position)
-                let target = UnsafeMutableRawBufferPointer(rebasing: buffer[Int(position - offset)..<Int(position - offset) + count])
-                let available = within < chunk.count ? min(count, chunk.count - within) : 0
-                if available > 0 {
-                    chunk.withUnsafeBytes { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[within..<within + available])) }
-                }
-                if available < count {  // a hole or the zero-filled tail of a short chunk
-                    UnsafeMutableRawBufferPointer(rebasing: target[available...]).initializeMemory(as: UInt8.self, repeating: 0)
-                }
-                position += UInt64(count)
+        let plan = try lock.withLock { _ in try readPlan(inode: inode, offset: offset, count: buffer.count) }
+        defer { for file in plan.descriptors.values { Glibc.close(file) } }
+        guard plan.end > offset else { return 0 }
+        var opened: [(ChunkPlace, [UInt8])] = []
+        var position = offset
+        for part in plan.parts {
+            let chunk: [UInt8]
+            switch part.source {
+            case .plaintext(let bytes):
+                chunk = bytes
+            case .sealed(let reference, let key):
+                let sealed = try HostDirectory.readRange(plan.descriptors[reference.segment]!, offset: reference.offset, count: reference.sealedSize,
+                                                         what: "\(host.path)/segments/\(ChunkReference.segmentName(reference.segment))")
+                chunk = try cipher.open(sealed[...], key: key, reference: reference, fileId: plan.fileId, index: part.index)
+                opened.append((ChunkPlace(reference), chunk))
             }
-            return Int(end - offset)
+            let base = part.index * UInt64(chunkSize)
+            let within = Int(position - base)
+            let count = Int(min(plan.end, base + UInt64(chunkSize)) - position)
+            let target = UnsafeMutableRawBufferPointer(rebasing: buffer[Int(position - offset)..<Int(position - offset) + count])
+            let available = within < chunk.count ? min(count, chunk.count - within) : 0
+            if available > 0 {
+                chunk.withUnsafeBytes { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[within..<within + available])) }
+            }
+            if available < count {  // a hole or the zero-filled tail of a short chunk
+                UnsafeMutableRawBufferPointer(rebasing: target[available...]).initializeMemory(as: UInt8.self, repeating: 0)
+            }
+            position += UInt64(count)
         }
+        if !opened.isEmpty {
+            lock.withLock { _ in for (place, chunk) in opened { remember(place, chunk) } }
+        }
+        return Int(plan.end - offset)
+    }
+
+    /// What `read` needs of each chunk in range (lock held).
+    private func readPlan(inode: UInt64, offset: UInt64, count: Int) throws -> ReadPlan {
+        let node = try fileNode(inode)
+        var plan = ReadPlan(fileId: node.fileId, end: min(node.size, offset + UInt64(count)))
+        guard offset < plan.end else { return plan }
+        do {
+            var index = offset / UInt64(chunkSize)
+            while index * UInt64(chunkSize) < plan.end {
+                if let chunk = dirty[inode]?[index] {
+                    plan.parts.append((index, .plaintext(chunk)))
+                } else if let reference = node.chunks[index] {
+                    if let cached = chunkCache[ChunkPlace(reference)] {
+                        plan.parts.append((index, .plaintext(cached)))
+                    } else {
+                        if plan.descriptors[reference.segment] == nil {
+                            plan.descriptors[reference.segment] = try host.duplicateReader("segments/" + ChunkReference.segmentName(reference.segment))
+                        }
+                        plan.parts.append((index, .sealed(reference, key(for: reference.session))))
+                    }
+                } else {
+                    plan.parts.append((index, .plaintext([])))
+                }
+                index += 1
+            }
+        } catch {
+            for file in plan.descriptors.values { Glibc.close(file) }
+            throw error
+        }
+        return plan
     }
 
     /// Writes `bytes` at `offset` (extending the file, zero-filled, as needed).
@@ -336,9 +384,33 @@ extension Volume {
         let sealed = try host.readRange("segments/" + ChunkReference.segmentName(reference.segment), offset: reference.offset,
                                         count: reference.sealedSize)
         let plaintext = try cipher.open(sealed[...], key: key(for: reference.session), reference: reference, fileId: node.fileId, index: index)
+        remember(place, plaintext)
+        return plaintext
+    }
+
+    /// Puts a decrypted chunk in the cache (FIFO).
+    func remember(_ place: ChunkPlace, _ plaintext: [UInt8]) {
+        guard chunkCache[place] == nil else { return }
         if chunkCacheOrder.count >= Self.chunkCacheSize { chunkCache[chunkCacheOrder.removeFirst()] = nil }
         chunkCache[place] = plaintext
         chunkCacheOrder.append(place)
-        return plaintext
+    }
+}
+
+/// What `Volume.read` fetches outside the lock.
+struct ReadPlan {
+    enum Source {
+        case plaintext([UInt8])
+        case sealed(ChunkReference, SymmetricKey)
+    }
+    let fileId: [UInt8]
+    let end: UInt64
+    var parts: [(index: UInt64, source: Source)] = []
+    /// A duplicated descriptor per segment to fetch from; `read` closes them.
+    var descriptors: [UInt64: Int32] = [:]
+
+    init(fileId: [UInt8], end: UInt64) {
+        self.fileId = fileId
+        self.end = end
     }
 }

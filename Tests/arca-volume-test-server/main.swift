@@ -2,6 +2,7 @@
 // can SIGKILL the server without killing the test runner.
 //
 //   arca-volume-test-server HOST_DIR MOUNTPOINT KEY_FILE ANCHOR_FILE
+//   (ARCA_VOLUME_CHUNK_SIZE=N: the chunk size of a volume it creates; 16384 by default)
 //
 // Opens the volume (creating it when HOST_DIR holds none), mounts it, prints "ready" on stdout,
 // and serves until SIGTERM or SIGINT, then unmounts and closes (commits) the volume. Errors go to
@@ -37,12 +38,15 @@ sigaddset(&signals, SIGTERM)
 sigaddset(&signals, SIGINT)
 pthread_sigmask(SIG_BLOCK, &signals, nil)  // before any thread starts, so all inherit the mask
 
+// ARCA_VOLUME_CHUNK_SIZE picks the chunk size of a new volume (benchmarks compare them).
+let chunkSize = getenv("ARCA_VOLUME_CHUNK_SIZE").flatMap { Int(String(cString: $0)) } ?? Volume.defaultChunkSize
+
 do {
     let key = try KeyFile.read(path: keyPath)
     let anchor = FileVolumeAnchor(path: anchorPath)
     let volume = FileSystem.exists(hostPath + "/volume")
         ? try Volume.open(at: hostPath, key: key, anchor: anchor)
-        : try Volume.create(at: hostPath, key: key, anchor: anchor)
+        : try Volume.create(at: hostPath, key: key, anchor: anchor, chunkSize: chunkSize)
     let fs = VolumeFileSystem(volume: volume, log: { say("arca-volume-test-server: \($0)", to: 2) })
     let mount = try FUSEMount.mount(fs, at: mountpoint, options: VolumeFileSystem.mountOptions)
     say("ready version \(volume.version)", to: 1)
