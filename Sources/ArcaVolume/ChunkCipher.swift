@@ -72,6 +72,24 @@ public struct ChunkCipher: Sendable {
         return (bytes, reference)
     }
 
+    /// Seals `plaintext` into `output` (exactly `plaintext.count + tagSize` bytes: ciphertext ‖
+    /// tag); returns its reference (segment and offset 0: the caller places it).
+    public func seal(_ plaintext: [UInt8], key: SymmetricKey, session: [UInt8], counter: UInt64, fileId: [UInt8],
+                     index: UInt64, writeVersion: UInt64, into output: UnsafeMutableRawBufferPointer) throws -> ChunkReference {
+        precondition(output.count == plaintext.count + Self.tagSize, "sealed chunk buffer has the wrong size")
+        let length = UInt32(plaintext.count)
+        do {
+            let box = try AES.GCM.seal(plaintext, using: key, nonce: try AES.GCM.Nonce(data: Self.nonce(counter: counter)),
+                                       authenticating: additionalData(fileId: fileId, index: index, writeVersion: writeVersion, length: length))
+            box.ciphertext.withUnsafeBytes { output.copyMemory(from: $0) }
+            let tag = Array(box.tag)
+            tag.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: output[plaintext.count...]).copyMemory(from: $0) }
+            return ChunkReference(session: session, counter: counter, writeVersion: writeVersion, length: length, tag: tag)
+        } catch {
+            throw ArcaError(.io, "cannot seal volume chunk \(index): \(error)")
+        }
+    }
+
     /// Seals `plaintext`, appending ciphertext ‖ tag to `buffer`; returns its reference (segment
     /// 0, offset: where it starts in `buffer`).
     public func seal(_ plaintext: [UInt8], key: SymmetricKey, session: [UInt8], counter: UInt64, fileId: [UInt8],

@@ -141,6 +141,19 @@ final class HostDirectory {
 
         func append(_ bytes: [UInt8]) throws { try HostDirectory.writeAll(file, bytes, "\(host.path)/\(name)") }
 
+        /// Writes `bytes` at `offset` (safe from several threads at once for disjoint ranges).
+        func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+            var done = 0
+            while done < bytes.count {
+                let n = pwrite(file, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw HostDirectory.failure("write", "\(host.path)/\(name)")
+                }
+                done += n
+            }
+        }
+
         func close() {
             if file >= 0 { Glibc.close(file) }
             file = -1

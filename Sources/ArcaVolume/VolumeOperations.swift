@@ -192,12 +192,17 @@ extension Volume {
                 let count = Int(min(end, base + UInt64(chunkSize)) - position)
                 // A chunk overwritten from its start to (at least) the old end needs no read.
                 let oldLength = min(UInt64(chunkSize), node.size > base ? node.size - base : 0)
-                var chunk = (within == 0 && UInt64(count) >= oldLength) ? [] : try plaintext(of: node, index: index)
-                let before = chunk.count
-                if chunk.count < within + count { chunk += [UInt8](repeating: 0, count: within + count - chunk.count) }
-                chunk.withUnsafeMutableBytes {
-                    UnsafeMutableRawBufferPointer(rebasing: $0[within..<within + count])
-                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[Int(position - offset)..<Int(position - offset) + count]))
+                let source = UnsafeRawBufferPointer(rebasing: bytes[Int(position - offset)..<Int(position - offset) + count])
+                var chunk: [UInt8]
+                let before: Int
+                if within == 0 && UInt64(count) >= oldLength {
+                    before = dirty[inode]?[index]?.count ?? 0
+                    chunk = Array(source)  // one copy, no zero fill
+                } else {
+                    chunk = try plaintext(of: node, index: index)
+                    before = chunk.count
+                    if chunk.count < within + count { chunk.append(contentsOf: repeatElement(0, count: within + count - chunk.count)) }
+                    chunk.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[within..<within + count]).copyMemory(from: source) }
                 }
                 if dirty[inode]?[index] == nil { dirtyBytes += chunk.count } else { dirtyBytes += chunk.count - before }
                 dirty[inode, default: [:]][index] = chunk
