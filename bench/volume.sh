@@ -3,18 +3,23 @@
 # sequential read, random 4 KiB read and write (fsync every 256 writes), and a small-file
 # create/stat/delete workload, on an arca volume (served by arca-volume-test-server over FUSE,
 # with the file-backed anchor) vs gocryptfs vs the native directory, in the same run.
-#   bench/volume.sh [RUNS]      (SIZE=128m by default; ARCA_VOLUME_SERVER overrides the server)
+#   bench/volume.sh [RUNS]      (5 runs, SIZE=128m by default; ARCA_VOLUME_SERVER overrides the
+#   server, which is built in release mode when missing; ARCA_VOLUME_CHUNK_SIZE the volume's chunk size)
 # Prints a Markdown table of medians (MB/s, or operations/s for small files) and arca/gocryptfs.
 # Needs fio and gocryptfs (ARCA_BENCH_DEPS=1 scripts/install-deps.sh) and root (FUSE mounts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${1:-3}
+RUNS=${1:-5}
 SIZE=${SIZE:-128m}
 SERVER=${ARCA_VOLUME_SERVER:-$PWD/.build/release/arca-volume-test-server}
 for tool in fio gocryptfs jq python3; do
   command -v "$tool" >/dev/null || { echo "bench/volume.sh needs $tool (ARCA_BENCH_DEPS=1 scripts/install-deps.sh)" >&2; exit 1; }
 done
+if [ ! -x "$SERVER" ] && [ -z "${ARCA_VOLUME_SERVER:-}" ]; then
+  swift build -c release --product arca-volume-test-server >&2
+fi
 [ -x "$SERVER" ] || { echo "no $SERVER: swift build -c release --product arca-volume-test-server" >&2; exit 1; }
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 work=$(mktemp -d /var/tmp/arca-bench-volume.XXXXXX)   # on disk: /tmp may be memory
 server_pid=""
@@ -76,7 +81,7 @@ done
 
 med() { awk -v t="$1" -v w="$2" '$1 == t && $2 == w { print $3 }' "$results" | sort -g |
   awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-echo "# volumes: $(date -u +%Y-%m-%d), $(nproc) cores, $(awk '/model name/ { sub(/.*: /, ""); print; exit }' /proc/cpuinfo), $RUNS runs, SIZE=$SIZE, server $(basename "$(dirname "$SERVER")")"
+echo "# volumes: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk '/model name/ { sub(/.*: /, ""); print; exit }' /proc/cpuinfo), $RUNS runs, SIZE=$SIZE, server $(basename "$(dirname "$SERVER")"), chunk size ${ARCA_VOLUME_CHUNK_SIZE:-default}, load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 echo "| workload | arca volume | gocryptfs | native | arca / gocryptfs |"
 echo "|---|---|---|---|---|"
 for w in seqwrite seqwrite-fsync seqread randread randwrite smallfiles; do

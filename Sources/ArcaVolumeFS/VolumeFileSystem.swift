@@ -10,8 +10,10 @@ import Musl
 
 /// A `Volume` served through FUSE, read-write. Hard links fail with `EPERM` (the volume is a
 /// tree: one name per file). fsync, fdatasync and fsync of a directory commit the whole volume
-/// (a new anchored version), so everything written before a successful fsync survives a crash;
-/// close (flush) does not commit. Integrity failures answer `EIO` and are reported to `log`.
+/// as it has it (a new anchored version); with the kernel's writeback cache, a file's data reaches
+/// the volume when the kernel writes it back — at that file's close or fsync at the latest — so
+/// everything closed or fsynced before a successful fsync survives a crash; close (flush) does
+/// not commit. Integrity failures answer `EIO` and are reported to `log`.
 public final class VolumeFileSystem: WritableFileSystemOperations {
     public let volume: Volume
     private let log: @Sendable (String) -> Void
