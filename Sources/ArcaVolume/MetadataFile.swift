@@ -27,7 +27,11 @@ enum MetadataFile {
         do {
             let box = try AES.GCM.seal(plaintext, using: keys.metadataKey(version: version, salt: salt),
                                        nonce: try AES.GCM.Nonce(data: [UInt8](repeating: 0, count: 12)), authenticating: header)
-            return header + Array(box.ciphertext) + Array(box.tag)
+            var file = header
+            file.reserveCapacity(header.count + plaintext.count + ChunkCipher.tagSize)
+            file.append(contentsOf: box.ciphertext)
+            file.append(contentsOf: box.tag)
+            return file
         } catch {
             throw ArcaError(.io, "cannot seal volume metadata version \(version): \(error)")
         }
