@@ -112,6 +112,12 @@ public struct ChunkCipher: Sendable {
     /// Opens a sealed chunk's bytes against its reference; throws `integrity` unless the length,
     /// the tag and the authentication all match.
     public func open(_ sealed: ArraySlice<UInt8>, key: SymmetricKey, reference: ChunkReference, fileId: [UInt8], index: UInt64) throws -> [UInt8] {
+        Array(try openData(sealed, key: key, reference: reference, fileId: fileId, index: index))
+    }
+
+    /// `open`, returning the plaintext as CryptoKit produced it (one copy less for a caller that
+    /// only copies it on).
+    public func openData(_ sealed: ArraySlice<UInt8>, key: SymmetricKey, reference: ChunkReference, fileId: [UInt8], index: UInt64) throws -> Data {
         let expected = Int(reference.length) + Self.tagSize
         guard sealed.count == expected else {
             throw ArcaError(.integrity, "volume chunk \(index) (\(reference.location)) is \(sealed.count) bytes, expected \(expected)")
@@ -123,8 +129,8 @@ public struct ChunkCipher: Sendable {
         do {
             let box = try AES.GCM.SealedBox(nonce: try AES.GCM.Nonce(data: Self.nonce(counter: reference.counter)),
                                             ciphertext: sealed[..<split], tag: sealed[split...])
-            return Array(try AES.GCM.open(box, using: key, authenticating: additionalData(
-                fileId: fileId, index: index, writeVersion: reference.writeVersion, length: reference.length)))
+            return try AES.GCM.open(box, using: key, authenticating: additionalData(
+                fileId: fileId, index: index, writeVersion: reference.writeVersion, length: reference.length))
         } catch {
             throw ArcaError(.integrity, "volume chunk \(index) (\(reference.location)) fails authentication (changed, moved, or from another file)")
         }

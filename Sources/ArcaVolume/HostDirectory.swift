@@ -16,6 +16,8 @@ final class HostDirectory {
     private var lockFd: Int32 = -1
     /// Open read descriptors by name (`readRange`).
     private var readers: [String: Int32] = [:]
+    private var lockFreeReads = 0
+    private var deferredCloses: [Int32] = []
     private static let readerLimit = 32
 
     init(path: String, create: Bool) throws {
@@ -30,7 +32,7 @@ final class HostDirectory {
     /// Closes the descriptors and drops the lease (idempotent: a second close must not close a
     /// descriptor number that was reused meanwhile).
     func close() {
-        for file in readers.values { Glibc.close(file) }
+        for file in readers.values { retire(file) }  // a read still running keeps its descriptor
         readers.removeAll()
         if lockFd >= 0 { Glibc.close(lockFd); lockFd = -1 }
         if fd >= 0 { Glibc.close(fd); fd = -1 }
@@ -174,12 +176,26 @@ final class HostDirectory {
         try Self.readRange(try readDescriptor(name), offset: offset, count: count, what: "\(path)/\(name)")
     }
 
-    /// A new descriptor of `name` (the caller closes it): reads through it still see the file
-    /// after a `remove`, so they can run without the volume's lock.
-    func duplicateReader(_ name: String) throws -> Int32 {
-        let file = fcntl(try readDescriptor(name), F_DUPFD_CLOEXEC, 0)
-        guard file >= 0 else { throw Self.failure("duplicate a descriptor of", "\(path)/\(name)") }
+    /// The kept read descriptor of `name`, for a read that runs without the volume's lock:
+    /// until the matching `endLockFreeRead`, no kept descriptor is closed (a `remove` or an
+    /// eviction defers it), so the number cannot be reused for another file under that read.
+    func beginLockFreeRead(_ name: String) throws -> Int32 {
+        let file = try readDescriptor(name)
+        lockFreeReads += 1
         return file
+    }
+
+    func endLockFreeRead() {
+        lockFreeReads -= 1
+        if lockFreeReads == 0 {
+            for file in deferredCloses { Glibc.close(file) }
+            deferredCloses.removeAll()
+        }
+    }
+
+    /// Closes a kept descriptor now, or when the last lock-free read ends.
+    private func retire(_ file: Int32) {
+        if lockFreeReads > 0 { deferredCloses.append(file) } else { Glibc.close(file) }
     }
 
     /// Exactly `count` bytes of the open file `file` from `offset` (see `readRange`).
@@ -250,7 +266,7 @@ final class HostDirectory {
     }
 
     func remove(_ name: String) {
-        if let file = readers.removeValue(forKey: name) { Glibc.close(file) }
+        if let file = readers.removeValue(forKey: name) { retire(file) }
         unlinkat(fd, name, 0)
     }
 
@@ -264,7 +280,7 @@ final class HostDirectory {
             throw Self.failure("open", "\(path)/\(name)")
         }
         if readers.count >= Self.readerLimit, let victim = readers.first {
-            Glibc.close(victim.value)
+            retire(victim.value)
             readers[victim.key] = nil
         }
         readers[name] = file

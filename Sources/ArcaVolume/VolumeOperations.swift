@@ -107,42 +107,44 @@ extension Volume {
     /// Reads up to `buffer.count` bytes at `offset`; returns the count (short only at the end).
     ///
     /// Under the lock it only finds what each chunk is: plaintext at hand (dirty, cached, a hole)
-    /// or a sealed chunk to fetch, with a duplicated descriptor of its segment (a commit that
-    /// removes the segment meanwhile cannot take the bytes away; places are never rewritten).
+    /// or a sealed chunk to fetch, with the kept descriptor of its segment (not closed before the
+    /// read ends, so a commit that removes the segment meanwhile cannot take the bytes away;
+    /// places are never rewritten).
     /// Fetching and opening run outside the lock, so concurrent reads (the kernel's readahead)
     /// use several cores.
     public func read(inode: UInt64, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let plan = try lock.withLock { _ in try readPlan(inode: inode, offset: offset, count: buffer.count) }
-        defer { for file in plan.descriptors.values { Glibc.close(file) } }
+        defer {
+            if !plan.descriptors.isEmpty {
+                lock.withLock { _ in for _ in plan.descriptors { host.endLockFreeRead() } }
+            }
+        }
         guard plan.end > offset else { return 0 }
-        var opened: [(ChunkPlace, [UInt8])] = []
         var position = offset
         for part in plan.parts {
-            let chunk: [UInt8]
-            switch part.source {
-            case .plaintext(let bytes):
-                chunk = bytes
-            case .sealed(let reference, let key):
-                let sealed = try HostDirectory.readRange(plan.descriptors[reference.segment]!, offset: reference.offset, count: reference.sealedSize,
-                                                         what: "\(host.path)/segments/\(ChunkReference.segmentName(reference.segment))")
-                chunk = try cipher.open(sealed[...], key: key, reference: reference, fileId: plan.fileId, index: part.index)
-                opened.append((ChunkPlace(reference), chunk))
-            }
             let base = part.index * UInt64(chunkSize)
             let within = Int(position - base)
             let count = Int(min(plan.end, base + UInt64(chunkSize)) - position)
             let target = UnsafeMutableRawBufferPointer(rebasing: buffer[Int(position - offset)..<Int(position - offset) + count])
-            let available = within < chunk.count ? min(count, chunk.count - within) : 0
-            if available > 0 {
-                chunk.withUnsafeBytes { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[within..<within + available])) }
+            // Copies bytes `within ..< within + count` of a chunk's plaintext into `target`.
+            func copy(_ chunk: UnsafeRawBufferPointer) {
+                let available = within < chunk.count ? min(count, chunk.count - within) : 0
+                if available > 0 { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: chunk[within..<within + available])) }
+                if available < count {  // a hole or the zero-filled tail of a short chunk
+                    UnsafeMutableRawBufferPointer(rebasing: target[available...]).initializeMemory(as: UInt8.self, repeating: 0)
+                }
             }
-            if available < count {  // a hole or the zero-filled tail of a short chunk
-                UnsafeMutableRawBufferPointer(rebasing: target[available...]).initializeMemory(as: UInt8.self, repeating: 0)
+            switch part.source {
+            case .plaintext(let bytes):
+                bytes.withUnsafeBytes { copy($0) }
+            case .sealed(let reference, let key):
+                // Not cached here: the kernel keeps the pages it read (FOPEN_KEEP_CACHE), so the
+                // same bytes do not come back; the write path caches what it reads.
+                let sealed = try HostDirectory.readRange(plan.descriptors[reference.segment]!, offset: reference.offset, count: reference.sealedSize,
+                                                         what: "\(host.path)/segments/\(ChunkReference.segmentName(reference.segment))")
+                try cipher.openData(sealed[...], key: key, reference: reference, fileId: plan.fileId, index: part.index).withUnsafeBytes { copy($0) }
             }
             position += UInt64(count)
-        }
-        if !opened.isEmpty {
-            lock.withLock { _ in for (place, chunk) in opened { remember(place, chunk) } }
         }
         return Int(plan.end - offset)
     }
@@ -162,7 +164,7 @@ extension Volume {
                         plan.parts.append((index, .plaintext(cached)))
                     } else {
                         if plan.descriptors[reference.segment] == nil {
-                            plan.descriptors[reference.segment] = try host.duplicateReader("segments/" + ChunkReference.segmentName(reference.segment))
+                            plan.descriptors[reference.segment] = try host.beginLockFreeRead("segments/" + ChunkReference.segmentName(reference.segment))
                         }
                         plan.parts.append((index, .sealed(reference, key(for: reference.session))))
                     }
@@ -172,7 +174,7 @@ extension Volume {
                 index += 1
             }
         } catch {
-            for file in plan.descriptors.values { Glibc.close(file) }
+            for _ in plan.descriptors { host.endLockFreeRead() }
             throw error
         }
         return plan
@@ -411,7 +413,7 @@ struct ReadPlan {
     let fileId: [UInt8]
     let end: UInt64
     var parts: [(index: UInt64, source: Source)] = []
-    /// A duplicated descriptor per segment to fetch from; `read` closes them.
+    /// The kept descriptor of each segment to fetch from (`HostDirectory.beginLockFreeRead`).
     var descriptors: [UInt64: Int32] = [:]
 
     init(fileId: [UInt8], end: UInt64) {
