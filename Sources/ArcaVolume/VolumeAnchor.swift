@@ -135,8 +135,9 @@ public final class FileVolumeAnchor: VolumeAnchor {
         }
         let record = w.bytes + Array(SHA256.hash(data: w.bytes))
         if sequence == 1 {
-            // The first state: the whole file, durably created (the other slot invalid).
-            try HostDirectory.writeDurably(record + [UInt8](repeating: 0, count: Self.slotSize), path: path)
+            // The first state: the whole file, durably created, in slot 1 (the next change
+            // writes slot 0, so this one stays readable should that write tear).
+            try HostDirectory.writeDurably([UInt8](repeating: 0, count: Self.slotSize) + record, path: path)
             return
         }
         try HostDirectory.writeSlot(record, at: Int(sequence % 2) * Self.slotSize, path: path)

@@ -137,6 +137,23 @@ import Testing
             try anchor.commit(one)
             #expect(throws: ArcaError.self) { try anchor.intent(AnchorPoint(version: 3, root: .zero)) }
             #expect(throws: ArcaError.self) { try anchor.commit(AnchorPoint(version: 2, root: .zero)) }
+            // A torn write of the newest slot falls back to the state before it.
+            let two = AnchorPoint(version: 2, root: try #require(Hash256(Array(repeating: 7, count: 32))))
+            try anchor.intent(two)
+            let beforeCommit = try FileSystem.readFile(dir + "/anchor", limit: 4096)
+            try anchor.commit(two)
+            var torn = try FileSystem.readFile(dir + "/anchor", limit: 4096)
+            #expect(torn != beforeCommit)
+            let slot = FileVolumeAnchor.slotSize
+            let newest = try #require(zip(torn, beforeCommit).enumerated().first { $0.element.0 != $0.element.1 }).offset / slot
+            torn[newest * slot + 20] ^= 0xFF
+            try FileSystem.writeAtomically(torn, to: dir + "/anchor")
+            #expect(try anchor.read() == VolumeAnchorState(committed: one, intent: two))
+            torn[(1 - newest) * slot + 20] ^= 0xFF  // both slots broken: refused
+            try FileSystem.writeAtomically(torn, to: dir + "/anchor")
+            #expect(throws: ArcaError.self) { _ = try anchor.read() }
+            try FileSystem.writeAtomically(beforeCommit, to: dir + "/anchor")
+            #expect(try anchor.read() == VolumeAnchorState(committed: one, intent: two))
             let stored = try FileSystem.readFile(dir + "/anchor", limit: 4096)
             for length in 0..<stored.count {
                 try FileSystem.writeAtomically(Array(stored[..<length]), to: dir + "/anchor")
