@@ -75,7 +75,7 @@ final class HostDirectory {
             throw Self.failure("open", "\(path)/\(name)")
         }
         defer { Glibc.close(file) }
-        // Read straight into an array of the file's size (a chunk file is read on every cache miss).
+        // Read straight into an array of the file's size (metadata files are large).
         var info = stat()
         if fstat(file, &info) == 0, info.st_size >= 0, info.st_size <= limit {
             let size = Int(info.st_size)

@@ -148,7 +148,7 @@ public final class Volume: @unchecked Sendable {
             }
             // An abandoned intent stays until the next commit replaces it. Should the host later
             // bring back that version's metadata, it is a state this volume intended (accepted),
-            // though chunk files collected below may then be missing: EIO, never wrong bytes.
+            // though segments collected below may then be missing or reused: EIO, never wrong bytes.
             chosen = (committed, current.bytes)
         }
         guard let chosen else {

@@ -363,8 +363,8 @@ extension Volume {
     }
 
     /// Removes a file or link from the tree. While it is open it stays readable as an orphan whose
-    /// chunk files are kept (no committed version references them: a crash collects them);
-    /// otherwise its chunk files go with the next commit.
+    /// chunks stay live in their segments (no committed version references them: a crash
+    /// collects them); otherwise its chunks die with the next commit.
     private func drop(_ node: Node) {
         tree.nodes[node.inode] = nil
         if openCounts[node.inode] != nil {
