@@ -11,14 +11,15 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run a sealed image locally under runc.",
         discussion: """
-            Unpacks the sealed image into a runc bundle (read-only root), adds what arca-init needs
-            (the /dev/fuse device and CAP_SYS_ADMIN, which arca-init drops before the service
-            starts) and the local `sim` platform key, and runs it with `runc run`, sharing the
+            Unpacks the sealed image into a runc bundle (read-only root), adds what arca-init needs \
+            (the /dev/fuse device and CAP_SYS_ADMIN, which arca-init drops before the service \
+            starts) and the local `sim` platform key, and runs it with `runc run`, sharing the \
             host's network unless --network none. The exit status is the service's.
 
-            The sim platform key is created on first use (0600) under $ARCA_HOME or ~/.config/arca;
-            register its public half with the keeper once:
-              arca keeper platform add ~/.config/arca/platform.pub.pem --data KEEPER_DATA_DIR
+            The sim platform key is created on first use (0600) under $ARCA_HOME or ~/.config/arca; \
+            register its public half with the keeper (its --data DIR) once:
+              arca keeper platform add ~/.config/arca/platform.pub.pem --data DIR
+
             `sim` gives no hardware protection: the host's root can read the service's memory.
             """)
 

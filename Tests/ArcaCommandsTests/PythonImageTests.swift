@@ -61,17 +61,23 @@ import Testing
 
     /// The cached python image plus a layer with `/app/server.py`, its entrypoint, tagged `app` in `mission.dir/python`.
     static func pythonApp(_ mission: RuntimeMission) throws -> String {
+        try pythonImage(at: mission.dir + "/python", app: [("server.py", server)],
+                        entrypoint: ["/usr/bin/python3", "/app/server.py", "\(mission.servicePort)"])
+    }
+
+    /// The cached python image copied to `layout`, plus a layer with `/app/NAME` for each of `app`
+    /// (and an empty `/data`), with `entrypoint`; returns its reference (tag `app`).
+    static func pythonImage(at layout: String, app: [(name: String, text: String)], entrypoint: [String]) throws -> String {
         let original = try SampleImages.pythonImage()
         let source = String(original.dropFirst("oci:".count).split(separator: ":").first!)
-        let layout = mission.dir + "/python"
         try Tool.check("cp", ["-a", source, layout])
         let builder = try LayoutBuilder(path: layout)
         let image = try ImageResolver().resolve(try OCILayout(readingFrom: layout, tag: "python"))
-        let layer = try TarBuilder.tar([.directory("app"), .file("app/server.py", Array(server.utf8))])
+        let layer = try TarBuilder.tar([.directory("app"), .directory("data")] + app.map { .file("app/" + $0.name, Array($0.text.utf8)) })
         var config = image.config
         config.rootfs.diffIDs.append(.sha256(of: layer))
         config.history?.append(History(created: nil, createdBy: "app layer (test)"))
-        config.config?.entrypoint = ["/usr/bin/python3", "/app/server.py", "\(mission.servicePort)"]
+        config.config?.entrypoint = entrypoint
         config.config?.cmd = nil
         var manifest = image.manifest
         manifest.config = try builder.json(config, mediaType: MediaType.ociConfig)

@@ -5,11 +5,12 @@ import ArcaVolume
 import Foundation
 import Testing
 
-/// Encrypted volumes under runc, as root: a sealed busybox-static image whose shell-script service
-/// writes to its volume `/data` (each write fsync'ed), a real keeper holding the volume's key and
-/// rollback anchor, `arca run --volume data:HOSTDIR`, and `runc run`. The host directory only
-/// ever holds ciphertext; restarts keep the data; an older copy is refused; a full host disk is
-/// the service's ENOSPC and leaves the volume usable.
+/// Encrypted volumes under runc, as root: a sealed image whose service writes to its volume `/data`
+/// (each write fsync'ed) — a python3 program in the Debian python image, or a shell script in a
+/// busybox-static image where the service does not matter — a real keeper holding the volume's
+/// key and rollback anchor, `arca run --volume data:HOSTDIR`, and `runc run`. The host directory
+/// only ever holds ciphertext; restarts keep the data; an older copy is refused; a full host disk
+/// is the service's ENOSPC and leaves the volume usable.
 @Suite(.serialized) struct VolumeEndToEndTests {
     static let script = """
         #!/bin/sh
@@ -27,16 +28,56 @@ import Testing
         esac
         """
 
+    /// The same commands in python (`/app/svc.py`).
+    static let pythonScript = """
+        import errno, os, sys
+
+        def write(name, data):
+            fd = os.open("/data/" + name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+        command = sys.argv[1]
+        if command == "write":
+            write(sys.argv[3], (sys.argv[2] + "\\n").encode())
+            print("WROTE " + sys.argv[3], flush=True)
+        elif command == "read":
+            with open("/data/" + sys.argv[2]) as f:
+                print("READ %s: %s" % (sys.argv[2], f.read().strip()), flush=True)
+        elif command == "fill":
+            write("kept", b"kept\\n")
+            print("KEPT-OK", flush=True)
+            try:
+                fd = os.open("/data/big", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                try:
+                    for _ in range(256):
+                        os.write(fd, bytes(65536))
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                print("FILL-STATUS 0", flush=True)
+            except OSError as error:
+                print("FILL-ERROR %s %s" % (errno.errorcode.get(error.errno, error.errno), error.strerror), flush=True)
+            os.remove("/data/big")
+            write("after", b"after\\n")
+            print("AFTER-OK", flush=True)
+        """
+
     final class Setup {
         let dir: String
+        let python: Bool
         let keeperPort = Int.random(in: 20000...29999)
         var keeper: Process?
         var pin = ""
         var containers: [String] = []
         var runs = 0
 
-        init(dir: String) throws {
+        init(dir: String, python: Bool) throws {
             self.dir = dir
+            self.python = python
             try startKeeper()
             try buildAndSeal()
         }
@@ -64,7 +105,24 @@ import Testing
 
         var keeperURL: String { "https://127.0.0.1:\(keeperPort)" }
 
+        /// The service's program and its first argument, as the image's entrypoint.
+        var entrypoint: [String] { python ? ["/usr/bin/python3", "/app/svc.py"] : ["/bin/sh", "/app/svc.sh"] }
+
         func buildAndSeal() throws {
+            let native = python
+                ? try PythonImageTests.pythonImage(at: dir + "/img", app: [("svc.py", VolumeEndToEndTests.pythonScript)], entrypoint: entrypoint)
+                : try busyboxImage()
+            try Tool.check(Tool.arca, ["seal", "--from", native, "--to", "oci:\(dir)/sealed:1", "--volume", "data:/data",
+                                       "--ephemeral", "/tmp", "--session", "test/vol", "--allow-sim", "--keeper", keeperURL,
+                                       "--keeper-pin", pin, "--session-out", dir + "/session.yaml", "--quiet"])
+            let session = try String(contentsOfFile: dir + "/session.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "allowHostArgs: false", with: "allowHostArgs: true")
+            try FileSystem.writeAtomically(Array(session.utf8), to: dir + "/session.yaml", permissions: [.ownerReadWrite])
+            try Tool.check(Tool.arca, ["session", "create", dir + "/session.yaml", "--keeper", keeperURL, "--keeper-pin", pin],
+                           environment: ["ARCA_HOME": dir + "/home"])
+        }
+
+        func busyboxImage() throws -> String {
             let layout = dir + "/img"
             try Tool.check("umoci", ["init", "--layout", layout])
             try Tool.check("umoci", ["new", "--image", layout + ":1"])
@@ -75,15 +133,8 @@ import Testing
             for applet in ["sh", "dd", "cat", "rm", "printf", "echo", "ls"] { try Tool.check("ln", ["-s", "busybox", root + "/bin/\(applet)"]) }
             try SampleImages.write(VolumeEndToEndTests.script, to: root + "/app/svc.sh")
             try Tool.check("umoci", ["repack", "--image", layout + ":1", dir + "/b"])
-            try Tool.check("umoci", ["config", "--image", layout + ":1", "--config.entrypoint", "/bin/sh", "--config.entrypoint", "/app/svc.sh"])
-            try Tool.check(Tool.arca, ["seal", "--from", "oci:\(layout):1", "--to", "oci:\(dir)/sealed:1", "--volume", "data:/data",
-                                       "--ephemeral", "/tmp", "--session", "test/vol", "--allow-sim", "--keeper", keeperURL,
-                                       "--keeper-pin", pin, "--session-out", dir + "/session.yaml", "--quiet"])
-            let session = try String(contentsOfFile: dir + "/session.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "allowHostArgs: false", with: "allowHostArgs: true")
-            try FileSystem.writeAtomically(Array(session.utf8), to: dir + "/session.yaml", permissions: [.ownerReadWrite])
-            try Tool.check(Tool.arca, ["session", "create", dir + "/session.yaml", "--keeper", keeperURL, "--keeper-pin", pin],
-                           environment: ["ARCA_HOME": dir + "/home"])
+            try Tool.check("umoci", ["config", "--image", layout + ":1", "--config.entrypoint", entrypoint[0], "--config.entrypoint", entrypoint[1]])
+            return "oci:\(layout):1"
         }
 
         /// Runs the sealed service once with `arguments` and the volume at `hostDirectory` (host
@@ -93,7 +144,7 @@ import Testing
             runs += 1
             let bundle = dir + "/bundle\(runs)"
             try Tool.check(Tool.arca, ["run", "--prepare-only", "--bundle", bundle, "--volume", "data:\(hostDirectory)",
-                                       "oci:\(dir)/sealed:1", "--", "/app/svc.sh"] + arguments,
+                                       "oci:\(dir)/sealed:1", "--", entrypoint[1]] + arguments,
                            environment: ["ARCA_HOME": dir + "/home"])
             if !FileSystem.exists(dir + "/home/registered") {
                 try Tool.check(Tool.arca, ["keeper", "platform", "add", dir + "/home/platform.pub.pem", "--data", dir + "/keeper"])
@@ -128,9 +179,9 @@ import Testing
         }
     }
 
-    private func withSetup(_ body: (Setup) throws -> Void) async throws {
+    private func withSetup(python: Bool, _ body: (Setup) throws -> Void) async throws {
         try await Fixture.withTemporaryDirectory { dir in
-            let setup = try Setup(dir: dir)
+            let setup = try Setup(dir: dir, python: python)
             defer { setup.cleanUp() }
             try body(setup)
         }
@@ -149,8 +200,8 @@ import Testing
         return bytes
     }
 
-    @Test func dataSurvivesARestartAndAnOlderCopyIsRefusedNamingBothVersions() async throws {
-        try await withSetup { setup in
+    @Test func aPythonServiceKeepsItsDataAcrossARestartAndAnOlderCopyIsRefusedNamingBothVersions() async throws {
+        try await withSetup(python: true) { setup in
             let host = setup.dir + "/volume-data"
             let secret = "volume-secret-\(UInt32.random(in: 0...UInt32.max))"
             let first = try setup.run(["write", secret + "-one", "note"], hostDirectory: host)
@@ -188,8 +239,8 @@ import Testing
         }
     }
 
-    @Test func aFullHostDiskIsTheServicesENOSPCAndTheVolumeStaysConsistent() async throws {
-        try await withSetup { setup in
+    @Test func aFullHostDiskIsThePythonServicesENOSPCAndTheVolumeStaysConsistent() async throws {
+        try await withSetup(python: true) { setup in
             let host = setup.dir + "/small"
             try FileSystem.makeDirectories(host, permissions: 0o700)
             try Tool.check("mount", ["-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", host])
@@ -197,7 +248,7 @@ import Testing
             let fill = try setup.run(["fill"], hostDirectory: host)
             #expect(fill.status == 0, "\(fill.log)")
             #expect(fill.log.contains("KEPT-OK"), "\(fill.log)")
-            #expect(fill.log.contains("No space left on device"), "\(fill.log)")
+            #expect(fill.log.contains("FILL-ERROR ENOSPC No space left on device"), "\(fill.log)")
             #expect(!fill.log.contains("FILL-STATUS 0"), "\(fill.log)")
             #expect(fill.log.contains("AFTER-OK"), "the volume must take writes again once space is free: \(fill.log)")
             #expect(!fill.log.contains("I/O error"), "\(fill.log)")
@@ -211,7 +262,7 @@ import Testing
     }
 
     @Test func theOwnerResetsTheAnchorToARestoredCopyAndRotatesTheKey() async throws {
-        try await withSetup { setup in
+        try await withSetup(python: false) { setup in
             let host = setup.dir + "/volume-data"
             #expect(try setup.run(["write", "first", "note"], hostDirectory: host).status == 0)
             try Tool.check("cp", ["-a", host, setup.dir + "/backup"])
