@@ -43,6 +43,7 @@ public enum KeeperService {
     /// Serves until a termination signal. `onReady` gets the TLS pin and the bound port.
     public static func run(_ configuration: Configuration, logger: Logger,
                            onReady: @escaping @Sendable (_ pin: String, _ created: Bool, _ port: Int) async -> Void) async throws {
+        ServerExecutor.installUnlessDisabled()
         try FileSystem.makeDirectories(configuration.dataDirectory, permissions: 0o700)
         let masterKey = try KeeperMasterKey.loadOrCreate(path: "\(configuration.dataDirectory)/master.key")
         let (identity, created) = try TLSIdentity.loadOrCreate(directory: configuration.dataDirectory, name: "tls",
