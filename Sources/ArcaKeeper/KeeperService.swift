@@ -43,11 +43,13 @@ public enum KeeperService {
     /// Serves until a termination signal. `onReady` gets the TLS pin and the bound port.
     public static func run(_ configuration: Configuration, logger: Logger,
                            onReady: @escaping @Sendable (_ pin: String, _ created: Bool, _ port: Int) async -> Void) async throws {
-        ServerExecutor.installUnlessDisabled()
         try FileSystem.makeDirectories(configuration.dataDirectory, permissions: 0o700)
         let masterKey = try KeeperMasterKey.loadOrCreate(path: "\(configuration.dataDirectory)/master.key")
         let (identity, created) = try TLSIdentity.loadOrCreate(directory: configuration.dataDirectory, name: "tls",
                                                                commonName: "arca-keeper")
+        // SQLite: this process must be the file's only keeper (see `ServeLock`); held until `run` returns.
+        let lock = configuration.databaseURL == nil ? try ServeLock(directory: configuration.dataDirectory) : nil
+        defer { withExtendedLifetime(lock) {} }
         let (store, storeServices) = try await openStore(configuration, logger: logger)
         if let sqlite = store as? SQLiteStore {
             // Nonces do not survive a restart (see `SQLiteStore.discardAllNonces`).

@@ -13,15 +13,20 @@ import Synchronization
 final class MemoryNonceSet: Sendable {
     /// Outstanding nonces at most: bounds memory (~250 bytes each) when clients ask for nonces and
     /// never redeem them. The per-client rate limit keeps honest loads far below it.
-    static let capacity = 1 << 20
+    static let defaultCapacity = 1 << 20
 
+    let capacity: Int
     private let nonces = Mutex<[String: NonceRecord]>([:])
+
+    init(capacity: Int = MemoryNonceSet.defaultCapacity) {
+        self.capacity = capacity
+    }
 
     /// Stores a new nonce; refuses a duplicate value and a full set.
     func insert(_ record: NonceRecord) throws {
         try nonces.withLock { nonces in
-            guard nonces.count < Self.capacity else {
-                throw ArcaError(.limitExceeded, "\(nonces.count) nonces are outstanding, the limit is \(Self.capacity); retry after they expire")
+            guard nonces.count < capacity else {
+                throw ArcaError(.limitExceeded, "\(nonces.count) nonces are outstanding, the limit is \(capacity); retry after they expire")
             }
             guard nonces[record.nonce] == nil else {
                 throw ArcaError(.alreadyExists, "nonce exists already")

@@ -13,6 +13,14 @@ import Glibc
 public final class SQLiteStore: KeeperStore {
     private let pool: DatabasePool
     private let nonces = MemoryNonceSet()
+    /// Current sessions by name. Only this process writes sessions to the file (`ServeLock` keeps
+    /// a second `keeper serve` away; the offline commands write platforms only), and every write
+    /// here invalidates its name, so a hit is the committed row.
+    private let sessions = RowCache<StoredSession>()
+    /// Registered `sim` platforms by ID. Rows are never deleted and a re-add changes only the
+    /// label, so a row once read stays right; unknown IDs always reach the database, which is how
+    /// `arca keeper platform add` (another process) takes effect while the keeper runs.
+    private let platforms = RowCache<PlatformRecord>()
     /// Audit lines are group-committed: one transaction for the releases that end together.
     private let audit: AuditBatcher
 
@@ -88,6 +96,7 @@ public final class SQLiteStore: KeeperStore {
     }
 
     public func createSession(_ s: StoredSession) async throws {
+        defer { sessions.invalidate(s.name) }
         let inserted = try await write { db -> Bool in
             let row = try Row.fetchOne(db, sql: """
                 INSERT INTO sessions (name, owner, version, hash, sealed, created_at, updated_at)
@@ -102,7 +111,8 @@ public final class SQLiteStore: KeeperStore {
     }
 
     public func updateSession(_ s: StoredSession, predecessor: String) async throws -> Bool {
-        try await write { db -> Bool in
+        defer { sessions.invalidate(s.name) }
+        return try await write { db -> Bool in
             let row = try Row.fetchOne(db, sql: """
                 UPDATE sessions SET version = ?, hash = ?, sealed = ?, updated_at = ?
                 WHERE name = ? AND hash = ? RETURNING name
@@ -132,6 +142,7 @@ public final class SQLiteStore: KeeperStore {
 
     public func deleteSession(named name: String) async throws -> Bool {
         nonces.removeAll(session: name)
+        defer { sessions.invalidate(name) }
         return try await write { db -> Bool in
             let row = try Row.fetchOne(db, sql: "DELETE FROM sessions WHERE name = ? RETURNING name", arguments: [name])
             try db.execute(sql: "DELETE FROM session_versions WHERE name = ?", arguments: [name])
@@ -155,11 +166,11 @@ public final class SQLiteStore: KeeperStore {
         nonces.redeem(nonce)
     }
 
-    // The attestation path: nonces in memory, the session (and the platform) read on the calling
-    // thread (`readNow`). Statements are cached.
+    // The attestation path: nonces in memory; the session and the platform from the row caches,
+    // read on the calling thread (`readNow`) when they miss. Statements are cached.
 
     public func insertNonce(_ n: NonceRecord, checkingSession check: @escaping @Sendable (StoredSession?) throws -> Void) async throws {
-        let session = try readNow { db in try Self.fetchSession(db, named: n.session) }
+        let session = try cachedSession(n.session)
         try check(session)
         try nonces.insert(n)
     }
@@ -169,12 +180,18 @@ public final class SQLiteStore: KeeperStore {
         guard let record = nonces.redeem(nonce) else {
             return ReleaseRecords(nonce: nil, session: nil, platform: nil)
         }
-        return try readNow { db in
-            let platform = try id.flatMap { id in
-                try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM platforms WHERE id = ?"), arguments: [id]).map(Self.platform)
+        let platform = try id.flatMap { id in
+            try platforms.value(id) {
+                try readNow { db in
+                    try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM platforms WHERE id = ?"), arguments: [id]).map(Self.platform)
+                }
             }
-            return ReleaseRecords(nonce: record, session: try Self.fetchSession(db, named: name), platform: platform)
         }
+        return ReleaseRecords(nonce: record, session: try cachedSession(name), platform: platform)
+    }
+
+    private func cachedSession(_ name: String) throws -> StoredSession? {
+        try sessions.value(name) { try readNow { db in try Self.fetchSession(db, named: name) } }
     }
 
     /// Reads on the calling thread, outside a transaction (each statement sees committed data;
