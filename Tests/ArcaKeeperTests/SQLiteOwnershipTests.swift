@@ -19,8 +19,8 @@ import Testing
         NonceRecord(nonce: value, session: session, service: "w", expiresAt: Self.t0.addingTimeInterval(60))
     }
 
-    @Test func aSecondServeLockOnOneDirectoryIsRefusedUntilTheFirstIsReleased() throws {
-        try Fixture.withTemporaryDirectory { dir in
+    @Test func aSecondServeLockOnOneDirectoryIsRefusedUntilTheFirstIsReleased() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
             var first: ServeLock? = try ServeLock(directory: dir)
             let error = #expect(throws: ArcaError.self) { _ = try ServeLock(directory: dir) }
             #expect(error?.code == .alreadyExists)
