@@ -98,7 +98,7 @@ run_bench() {  # LABEL ARGS... : prints the bench's output prefixed with LABEL (
 }
 
 field() {  # LABEL NAME : the value after NAME on the bench's result line
-  sed -n "s/^ok .* $2 \([^ ]*\).*/\1/p" "$work/$1.out" 2>/dev/null | head -1
+  sed -n "s|^ok .* $2 \([^ ]*\).*|\1|p" "$work/$1.out" 2>/dev/null | head -1
 }
 cpu() {  # LABEL : "keeper K + client C ms"
   sed -n 's/^cpu_ms_per_attest client \([^ ]*\) keeper \([^ ]*\).*/keeper \2 + client \1 ms/p' "$work/$1.out" 2>/dev/null

@@ -74,10 +74,12 @@ final class TLSSession: ByteSource {
         }
     }
 
-    /// Runs the TLS 1.3 handshake.
+    /// Runs the TLS 1.3 handshake. The client's last flight (its Finished) stays buffered and
+    /// leaves with the first request (`write`): one send and one keeper read instead of two each.
+    /// If the connection is dropped instead (a pin mismatch), it never leaves.
     func handshake() throws {
         do {
-            _ = try drive(closing: "the tls handshake") { SSL_connect(ssl) }
+            _ = try drive(closing: "the tls handshake", flushOnSuccess: false) { SSL_connect(ssl) }
         } catch let error as ArcaError where error.code != .tlsFailure {
             throw ArcaError(.tlsFailure, "tls handshake with the keeper at \(connection.address) failed: \(error.message)")
         }
@@ -135,13 +137,16 @@ final class TLSSession: ByteSource {
     /// Repeats `operation` (an SSL call returning > 0 on success), moving bytes between the
     /// memory BIOs and the socket as OpenSSL asks. `closing` names what a peer close interrupts;
     /// nil means a close ends the stream (returns 0).
-    private func drive(closing: String?, _ operation: () -> Int32) throws -> Int32 {
+    private func drive(closing: String?, flushOnSuccess: Bool = true, _ operation: () -> Int32) throws -> Int32 {
         while true {
             ERR_clear_error()
             let result = operation()
             let status = SSL_get_error(ssl, result)
+            if result > 0 {
+                if flushOnSuccess { try flush() }
+                return result
+            }
             try flush()
-            if result > 0 { return result }
             switch status {
             case SSL_ERROR_WANT_READ:
                 if peerClosed { return try closed(closing) }
