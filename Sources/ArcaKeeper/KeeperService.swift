@@ -47,6 +47,9 @@ public enum KeeperService {
         let masterKey = try KeeperMasterKey.loadOrCreate(path: "\(configuration.dataDirectory)/master.key")
         let (identity, created) = try TLSIdentity.loadOrCreate(directory: configuration.dataDirectory, name: "tls",
                                                                commonName: "arca-keeper")
+        // SQLite: this process must be the file's only keeper (see `ServeLock`); held until `run` returns.
+        let lock = configuration.databaseURL == nil ? try ServeLock(directory: configuration.dataDirectory) : nil
+        defer { withExtendedLifetime(lock) {} }
         let (store, storeServices) = try await openStore(configuration, logger: logger)
         if let sqlite = store as? SQLiteStore {
             // Nonces do not survive a restart (see `SQLiteStore.discardAllNonces`).

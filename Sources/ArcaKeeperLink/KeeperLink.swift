@@ -33,7 +33,7 @@ public enum KeeperLink {
             throw ArcaError(.invalidArgument, "measurement is \(measurement.count) bytes, expected 32")
         }
         let client = try KeeperHTTPSClient(address: keeper, pin: pin, options: options)
-        let ephemeral = P256.KeyAgreement.PrivateKey()
+        let ephemeral = try ReleaseEnvelope.makeEphemeralKey()
         let ephemeralPublic = Array(ephemeral.publicKey.x963Representation)
 
         // Nonce and release share one kept-alive connection (one handshake); a keeper or proxy that

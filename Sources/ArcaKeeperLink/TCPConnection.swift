@@ -50,6 +50,10 @@ final class TCPConnection {
                 continue
             }
             let connection = TCPConnection(fd: fd, address: address, ioTimeout: ioTimeout)
+            // No Nagle: the TLS client Finished and the first request leave in separate sends, and
+            // with Nagle the request waited for the keeper's (delayed, ~40 ms) ACK of the Finished.
+            var noDelay: Int32 = 1
+            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
             if systemConnect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return connection }
             guard errno == EINPROGRESS || errno == EINTR else {
                 lastError = String(cString: strerror(errno))

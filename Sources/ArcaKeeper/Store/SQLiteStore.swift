@@ -8,8 +8,21 @@ import Glibc
 
 /// The embedded store: one SQLite file (WAL) in the data directory, through GRDB.
 /// GRDB serialises writes, so every compare-and-swap runs in one immediate transaction.
+/// Nonces live in memory (`MemoryNonceSet`): one keeper process owns the file, and a nonce dies
+/// with the process that issued it.
 public final class SQLiteStore: KeeperStore {
     private let pool: DatabasePool
+    private let nonces = MemoryNonceSet()
+    /// Current sessions by name. Only this process writes sessions to the file (`ServeLock` keeps
+    /// a second `keeper serve` away; the offline commands write platforms only), and every write
+    /// here invalidates its name, so a hit is the committed row.
+    private let sessions = RowCache<StoredSession>()
+    /// Registered `sim` platforms by ID. Rows are never deleted and a re-add changes only the
+    /// label, so a row once read stays right; unknown IDs always reach the database, which is how
+    /// `arca keeper platform add` (another process) takes effect while the keeper runs.
+    private let platforms = RowCache<PlatformRecord>()
+    /// Audit lines are group-committed: one transaction for the releases that end together.
+    private let audit: AuditBatcher
 
     /// Opens (creating) the database at `path`; the file is 0600 (it holds owners and the audit log).
     public init(path: String) throws {
@@ -22,10 +35,27 @@ public final class SQLiteStore: KeeperStore {
         // nonce when it starts (`discardAllNonces`), so no nonce outlives a restart and none is
         // redeemed twice. docs/KEEPER.md ("Durability") has the whole argument.
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: config)
         } catch {
             throw ArcaError(.io, "cannot open the keeper database \(path)", cause: error)
+        }
+        self.pool = pool
+        audit = AuditBatcher { events in
+            do {
+                try await pool.write { db in
+                    let insert = try db.cachedStatement(sql: """
+                        INSERT INTO audit (time, action, outcome, reason, session, client, detail) VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """)
+                    for e in events {
+                        try insert.execute(arguments: [e.time.timeIntervalSince1970, e.action, e.outcome, e.reason, e.session,
+                                                        e.client, e.detail])
+                    }
+                }
+            } catch {
+                throw ArcaError(.io, "keeper database write failed", cause: error)
+            }
         }
         for file in [path, path + "-wal", path + "-shm"] where FileSystem.exists(file) {
             _ = chmod(file, 0o600)
@@ -66,6 +96,7 @@ public final class SQLiteStore: KeeperStore {
     }
 
     public func createSession(_ s: StoredSession) async throws {
+        defer { sessions.invalidate(s.name) }
         let inserted = try await write { db -> Bool in
             let row = try Row.fetchOne(db, sql: """
                 INSERT INTO sessions (name, owner, version, hash, sealed, created_at, updated_at)
@@ -80,7 +111,8 @@ public final class SQLiteStore: KeeperStore {
     }
 
     public func updateSession(_ s: StoredSession, predecessor: String) async throws -> Bool {
-        try await write { db -> Bool in
+        defer { sessions.invalidate(s.name) }
+        return try await write { db -> Bool in
             let row = try Row.fetchOne(db, sql: """
                 UPDATE sessions SET version = ?, hash = ?, sealed = ?, updated_at = ?
                 WHERE name = ? AND hash = ? RETURNING name
@@ -109,7 +141,9 @@ public final class SQLiteStore: KeeperStore {
     }
 
     public func deleteSession(named name: String) async throws -> Bool {
-        try await write { db -> Bool in
+        nonces.removeAll(session: name)
+        defer { sessions.invalidate(name) }
+        return try await write { db -> Bool in
             let row = try Row.fetchOne(db, sql: "DELETE FROM sessions WHERE name = ? RETURNING name", arguments: [name])
             try db.execute(sql: "DELETE FROM session_versions WHERE name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM nonces WHERE session = ?", arguments: [name])
@@ -125,45 +159,53 @@ public final class SQLiteStore: KeeperStore {
     }
 
     public func insertNonce(_ n: NonceRecord) async throws {
-        try await write { db in try Self.insertNonce(db, n) }
+        try nonces.insert(n)
     }
 
     public func redeemNonce(_ nonce: String) async throws -> NonceRecord? {
-        try await write { db in try Self.redeemNonce(db, nonce) }
+        nonces.redeem(nonce)
     }
 
-    // The attestation path in one transaction each on the writer connection: a pool read
-    // (reader connection, snapshot, its own thread hop) costs about as much as the write itself.
-    // Statements are cached (prepared once per connection).
+    // The attestation path: nonces in memory; the session and the platform from the row caches,
+    // read on the calling thread (`readNow`) when they miss. Statements are cached.
 
     public func insertNonce(_ n: NonceRecord, checkingSession check: @escaping @Sendable (StoredSession?) throws -> Void) async throws {
-        try await write { db in
-            try check(try Self.fetchSession(db, named: n.session))
-            try Self.insertNonce(db, n)
-        }
+        let session = try cachedSession(n.session)
+        try check(session)
+        try nonces.insert(n)
     }
 
     public func redeemNonce(_ nonce: String, readingSession name: String, platform id: String?) async throws -> ReleaseRecords {
-        try await write { db in
-            guard let record = try Self.redeemNonce(db, nonce) else {
-                return ReleaseRecords(nonce: nil, session: nil, platform: nil)
-            }
-            let platform = try id.flatMap { id in
-                try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM platforms WHERE id = ?"), arguments: [id]).map(Self.platform)
-            }
-            return ReleaseRecords(nonce: record, session: try Self.fetchSession(db, named: name), platform: platform)
+        // Redeemed first, and for good: a failed read below still burns the nonce.
+        guard let record = nonces.redeem(nonce) else {
+            return ReleaseRecords(nonce: nil, session: nil, platform: nil)
         }
+        let platform = try id.flatMap { id in
+            try platforms.value(id) {
+                try readNow { db in
+                    try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM platforms WHERE id = ?"), arguments: [id]).map(Self.platform)
+                }
+            }
+        }
+        return ReleaseRecords(nonce: record, session: try cachedSession(name), platform: platform)
     }
 
-    private static func insertNonce(_ db: Database, _ n: NonceRecord) throws {
-        try db.cachedStatement(sql: "INSERT INTO nonces (nonce, session, service, expires_at) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [n.nonce, n.session, n.service, n.expiresAt.timeIntervalSince1970])
+    private func cachedSession(_ name: String) throws -> StoredSession? {
+        try sessions.value(name) { try readNow { db in try Self.fetchSession(db, named: name) } }
     }
 
-    private static func redeemNonce(_ db: Database, _ nonce: String) throws -> NonceRecord? {
-        try Row.fetchOne(db.cachedStatement(sql: "DELETE FROM nonces WHERE nonce = ? RETURNING *"), arguments: [nonce]).map { row in
-            NonceRecord(nonce: row["nonce"], session: row["session"], service: row["service"],
-                        expiresAt: Date(timeIntervalSince1970: row["expires_at"]))
+    /// Reads on the calling thread, outside a transaction (each statement sees committed data;
+    /// the attestation path reads single rows that need no common snapshot). A pool read hands the
+    /// work to a reader's queue and back, two thread switches that cost more than the indexed
+    /// lookup on a cached page; in WAL mode a reader never waits for the writer, so this blocks
+    /// its thread for the lookup only.
+    private func readNow<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try pool.unsafeRead(body)
+        } catch let error as ArcaError {
+            throw error
+        } catch {
+            throw ArcaError(.io, "keeper database read failed", cause: error)
         }
     }
 
@@ -171,18 +213,17 @@ public final class SQLiteStore: KeeperStore {
         try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM sessions WHERE name = ?"), arguments: [name]).map(Self.session)
     }
 
-    /// Deletes every nonce. `arca keeper serve` calls it at start, after migrating: with
-    /// synchronous=NORMAL a crash of the machine may undo the last redemptions, and a nonce that
-    /// existed before the restart must not be redeemable after it. An attestation in flight across
-    /// the restart is refused (`nonce-unknown`); the next attempt gets a new nonce.
+    /// Deletes every nonce: the outstanding ones in memory, and any a keeper before this version
+    /// left in the `nonces` table (which now stays empty). `arca keeper serve` calls it at start,
+    /// after migrating, so no nonce from before a restart is redeemable after it. An attestation in
+    /// flight across the restart is refused (`nonce-unknown`); the next attempt gets a new nonce.
     public func discardAllNonces() async throws {
+        nonces.removeAll()
         try await write { db in try db.execute(sql: "DELETE FROM nonces") }
     }
 
     public func purgeNonces(expiredBefore date: Date) async throws {
-        try await write { db in
-            try db.execute(sql: "DELETE FROM nonces WHERE expires_at < ?", arguments: [date.timeIntervalSince1970])
-        }
+        nonces.purge(expiredBefore: date)
     }
 
     public func addPlatform(_ p: PlatformRecord) async throws {
@@ -241,11 +282,7 @@ public final class SQLiteStore: KeeperStore {
     }
 
     public func appendAudit(_ e: AuditEvent) async throws {
-        try await write { db in
-            try db.cachedStatement(sql: """
-                INSERT INTO audit (time, action, outcome, reason, session, client, detail) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [e.time.timeIntervalSince1970, e.action, e.outcome, e.reason, e.session, e.client, e.detail])
-        }
+        try await audit.append(e)
     }
 
     public func auditEvents(limit: Int) async throws -> [AuditEvent] {
