@@ -10,6 +10,9 @@
 #       one ends). Its latency is not the target's: by Little's law the mean is CLIENTS / throughput.
 #   (b) latency at an offered load of LATENCY_RATE/s (1,000): open loop, attestations scheduled at
 #       a fixed rate and latency counted from each one's scheduled start, so a backlog counts.
+# Both run twice: with a new TLS connection per attestation (what a starting arca-init makes), and
+# with each client's connection kept open between attestations (--keep-alive: every attestation
+# still has its own ephemeral key, nonce, evidence and release; only the TCP + TLS set-up is shared).
 # Usage: bench/keeper.sh   env: SECONDS_RUN (default 20), CLIENTS (64), LATENCY_RATE (1000),
 #        SOAK_SECONDS (default 60; 0 skips; the issue's soak is 600), SOAK_RATE (500),
 #        BACKENDS ("sqlite postgres"). Uses the release build.
@@ -120,6 +123,10 @@ for backend in $backends; do
   if [ "$backend" = sqlite ]; then
     run_bench "$backend-open-$latency_rate" --clients "$clients" --seconds "$seconds" --rate "$latency_rate" || status=1
   fi
+  run_bench "$backend-closed-keepalive" --clients "$clients" --seconds "$seconds" --keep-alive || status=1
+  if [ "$backend" = sqlite ]; then
+    run_bench "$backend-open-$latency_rate-keepalive" --clients "$clients" --seconds "$seconds" --rate "$latency_rate" --keep-alive || status=1
+  fi
   if [ "$backend" = sqlite ] && [ "$soak_seconds" != 0 ]; then
     run_bench "$backend-soak" --clients "$clients" --seconds "$soak_seconds" --rate "$soak_rate" || status=1
   fi
@@ -130,17 +137,21 @@ done
 echo
 echo "summary ($clients clients, TLS 1.3 on loopback, one process for the clients; load now $(cut -d' ' -f1-3 /proc/loadavg)):"
 for backend in $backends; do
-  [ -f "$work/$backend-closed.out" ] || continue
-  echo "  ($backend a) saturation throughput, closed loop: $(field "$backend-closed" attests/s) attests/s" \
-       "(p50 $(field "$backend-closed" p50_ms) ms, p99 $(field "$backend-closed" p99_ms) ms = queueing of $clients clients;" \
-       "errors $(field "$backend-closed" errors); CPU/attest $(cpu "$backend-closed"))"
-  if [ -f "$work/$backend-open-$latency_rate.out" ]; then
-    backlog=$(sed -n 's/.*backlog_not_started \([0-9]*\).*/\1/p' "$work/$backend-open-$latency_rate.out")
-    echo "  ($backend b) latency at an offered $latency_rate/s, open loop: p50 $(field "$backend-open-$latency_rate" p50_ms) ms," \
-         "p99 $(field "$backend-open-$latency_rate" p99_ms) ms, max $(field "$backend-open-$latency_rate" max_ms) ms" \
-         "(achieved $(field "$backend-open-$latency_rate" attests/s)/s, backlog not started ${backlog:-?}, errors $(field "$backend-open-$latency_rate" errors);" \
-         "CPU/attest $(cpu "$backend-open-$latency_rate"))"
-  fi
+  for connections in "" -keepalive; do
+    [ -f "$work/$backend-closed$connections.out" ] || continue
+    if [ -z "$connections" ]; then how="a new TLS connection per attestation"; else how="TLS connections kept open"; fi
+    echo "  ($backend a, $how) saturation throughput, closed loop: $(field "$backend-closed$connections" attests/s) attests/s" \
+         "(p50 $(field "$backend-closed$connections" p50_ms) ms, p99 $(field "$backend-closed$connections" p99_ms) ms = queueing of $clients clients;" \
+         "errors $(field "$backend-closed$connections" errors); CPU/attest $(cpu "$backend-closed$connections"))"
+    open="$backend-open-$latency_rate$connections"
+    if [ -f "$work/$open.out" ]; then
+      backlog=$(sed -n 's/.*backlog_not_started \([0-9]*\).*/\1/p' "$work/$open.out")
+      echo "  ($backend b, $how) latency at an offered $latency_rate/s, open loop: p50 $(field "$open" p50_ms) ms," \
+           "p99 $(field "$open" p99_ms) ms, max $(field "$open" max_ms) ms" \
+           "(achieved $(field "$open" attests/s)/s, backlog not started ${backlog:-?}, errors $(field "$open" errors);" \
+           "CPU/attest $(cpu "$open"))"
+    fi
+  done
 done
 echo "targets: (a) >= 1000 attests/s and (b) p99 < 50 ms at 1000/s (SQLite); soak at ${soak_rate}/s: 0 errors, keeper RSS flat"
 exit $status

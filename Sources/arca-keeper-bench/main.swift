@@ -1,6 +1,7 @@
 // arca-keeper-bench: attest-and-release round trips against a running keeper, from a separate process.
 // Each of N threads runs full attestations (nonce, sim evidence, release, open the envelope) in a loop
-// with `KeeperLink.attest`, a new TLS connection per request as arca-init makes. Prints attests/s,
+// with `KeeperLink.attest`, a new TLS connection per attestation as arca-init makes (or, with
+// --keep-alive, each thread's connection kept open between attestations). Prints attests/s,
 // p50/p99/max latency and errors by reason. See bench/keeper.sh.
 #if canImport(Glibc)
 import Glibc
@@ -16,12 +17,15 @@ import Synchronization
 
 let usage = """
 usage: arca-keeper-bench URL PIN SESSION MEASUREMENT_HEX PLATFORM_KEY_PEM
-                         [--clients N] [--seconds S] [--rate R] [--service NAME] [--keeper-pid PID]
+                         [--clients N] [--seconds S] [--rate R] [--keep-alive] [--service NAME] [--keeper-pid PID]
   --clients N     concurrent client threads (default 64)
   --seconds S     how long to run (default 10)
   --rate R        open-loop: start R attestations per second in total (default: closed loop, as fast as possible);
                   latency then counts from each attestation's scheduled start; slots not started by the
                   end are reported as backlog, not run
+  --keep-alive    each client keeps its TLS connection open between attestations (every attestation
+                  still has its own ephemeral key, nonce, evidence and release); default: a new
+                  connection per attestation, as arca-init makes
   --keeper-pid P  sample the keeper's VmRSS every 10 s (stderr) and report first/last/peak
 """
 
@@ -92,6 +96,7 @@ struct Config: Sendable {
     var measurement: [UInt8]
     var provider: SimEvidenceProvider
     var rate: Double?
+    var keepAlive: Bool
     var start: Double
     var end: Double
 }
@@ -113,6 +118,10 @@ final class Bench: Sendable {
         var local: [Double] = []
         var errors: [String: Int] = [:]
         var firstError: [String: String] = [:]
+        var attester: KeeperLinkAttester?
+        if c.keepAlive {
+            do { attester = try KeeperLinkAttester(keeper: c.keeper, pin: c.pin) } catch { fail("\(error)") }
+        }
         sleep(until: c.start)
         while true {
             var t0 = now()
@@ -128,8 +137,12 @@ final class Bench: Sendable {
                 break
             }
             do {
-                _ = try KeeperLink.attest(keeper: c.keeper, pin: c.pin, session: c.session, service: c.service,
-                                          measurement: c.measurement, evidenceProvider: c.provider)
+                if let attester {
+                    _ = try attester.attest(session: c.session, service: c.service, measurement: c.measurement, evidenceProvider: c.provider)
+                } else {
+                    _ = try KeeperLink.attest(keeper: c.keeper, pin: c.pin, session: c.session, service: c.service,
+                                              measurement: c.measurement, evidenceProvider: c.provider)
+                }
                 local.append(now() - t0)
             } catch {
                 let (reason, text) = errorReason(error)
@@ -160,12 +173,13 @@ func parseNumber(_ flag: String, _ text: String) -> Double {
 
 func run() -> Int32 {
     var positional: [String] = []
-    var clients = 64, seconds = 10.0, rate: Double? = nil, service = "main", keeperPID: Int32? = nil
+    var clients = 64, seconds = 10.0, rate: Double? = nil, keepAlive = false, service = "main", keeperPID: Int32? = nil
     var args = Array(CommandLine.arguments.dropFirst())
     while !args.isEmpty {
         let a = args.removeFirst()
         if a == "-h" || a == "--help" { print(usage); return 0 }
         guard a.hasPrefix("--") else { positional.append(a); continue }
+        if a == "--keep-alive" { keepAlive = true; continue }
         guard !args.isEmpty else { fail("\(a) needs a value\n\(usage)") }
         let v = args.removeFirst()
         switch a {
@@ -187,7 +201,7 @@ func run() -> Int32 {
     } catch { fail("\(error)") }
     let start = now() + 0.2
     let bench = Bench(config: Config(keeper: keeper, pin: positional[1], session: positional[2], service: service,
-                                     measurement: measurement, provider: provider, rate: rate,
+                                     measurement: measurement, provider: provider, rate: rate, keepAlive: keepAlive,
                                      start: start, end: start + seconds))
 
     var threads: [pthread_t] = []
@@ -238,7 +252,7 @@ func run() -> Int32 {
     func ms(_ s: Double) -> String { s.isNaN ? "nan" : "\((s * 10000).rounded() / 10)" }
     let errorCount = r.errors.values.reduce(0, +)
     let throughput = Double(sorted.count) / elapsed
-    let mode = rate.map { "open-loop \(Int($0))/s" } ?? "closed-loop"
+    let mode = (rate.map { "open-loop \(Int($0))/s" } ?? "closed-loop") + (keepAlive ? " keep-alive" : " new-connection-each")
     print("clients \(clients) mode \(mode) seconds \((elapsed * 10).rounded() / 10)")
     if let rate {
         let scheduled = Int(rate * seconds)

@@ -1,4 +1,6 @@
+import ArcaAttestation
 import ArcaCore
+import ArcaKeeperAPI
 @testable import ArcaKeeperLink
 import Foundation
 import Testing
@@ -56,5 +58,40 @@ import Testing
         let (status, _) = try await offThread { try client.send(method: "GET", path: "/healthz", body: nil) }
         #expect(status == 204)
         #expect(String(decoding: server.received(), as: UTF8.self).contains("\r\nConnection: close\r\n"))
+    }
+
+    /// `KeeperLinkAttester` (the keeper benchmark's persistent-connection mode): every attestation
+    /// is complete (its own key, nonce, evidence and release) but the connection is kept; a refusal
+    /// drops it and the next attestation opens a new one.
+    @Test func anAttesterKeepsItsConnectionBetweenAttestationsAndDropsItAfterARefusal() async throws {
+        try await withLinkKeeper { f in
+            setenv(SimEvidenceProducer.keyEnvironmentVariable, f.platformKeyPath, 1)
+            defer { unsetenv(SimEvidenceProducer.keyEnvironmentVariable) }
+            let good = try SimEvidenceProvider.fromEnvironment(measurement: measurementA)
+            let wrong = try SimEvidenceProvider.fromEnvironment(measurement: measurementB)
+            let (kept, keys, refused, afterRefusal) = try await offThread { () -> (Bool, [[String: String]], Bool, Bool) in
+                let attester = try KeeperLinkAttester(keeper: KeeperAddress(url: f.url), pin: f.pin)
+                var keys = [try attester.attest(session: "shop/api", service: "web", measurement: measurementA, evidenceProvider: good).keys]
+                guard let first = attester.connection else { return (false, keys, false, false) }
+                for _ in 0..<2 {
+                    keys.append(try attester.attest(session: "shop/api", service: "web", measurement: measurementA, evidenceProvider: good).keys)
+                }
+                let kept = attester.connection === first
+                var refused = false
+                do {
+                    _ = try attester.attest(session: "shop/api", service: "web", measurement: measurementB, evidenceProvider: wrong)
+                } catch let error as ArcaError where error.code == .keeperRefused {
+                    refused = attester.connection == nil
+                }
+                keys.append(try attester.attest(session: "shop/api", service: "web", measurement: measurementA, evidenceProvider: good).keys)
+                return (kept, keys, refused, attester.connection != nil && attester.connection !== first)
+            }
+            #expect(kept)
+            #expect(keys == Array(repeating: ["app": shieldKey], count: 4))
+            #expect(refused)
+            #expect(afterRefusal)
+            let audit = try await f.keeper.store.auditEvents(limit: 20)
+            #expect(audit.filter { $0.action == "release" && $0.outcome == "ok" }.count == 4)
+        }
     }
 }
