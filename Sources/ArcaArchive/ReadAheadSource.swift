@@ -62,7 +62,10 @@ private final class ReadAheadState: @unchecked Sendable {
     init(inner: any ByteSource, bufferSize: Int, depth: Int) {
         self.inner = inner
         slots = (0..<depth).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 64) }
-        free = DispatchSemaphore(value: depth)
+        // Created at 0 and raised: libdispatch traps when a semaphore is released below its
+        // initial value, which a consumer that stops early leaves it at.
+        free = DispatchSemaphore(value: 0)
+        for _ in 0..<depth { free.signal() }
     }
 
     deinit {

@@ -75,7 +75,7 @@ struct SealCommand: ParsableCommand {
         let work = try FileSystem.makeTemporaryDirectory(prefix: "arca-runtime")
         defer { try? FileSystem.removeTree(work) }
         let cacheRoot = cacheDirectory()
-        let runtime = try SealRuntime.input(arcaInit: RuntimeLayer.locateArcaInit(), modificationTime: epoch ?? 0, work: work,
+        let (runtime, rememberRuntime) = try SealRuntime.input(arcaInit: RuntimeLayer.locateArcaInit(), modificationTime: epoch ?? 0, work: work,
                                             cacheRoot: cacheRoot, masterKey: masterKey)
 
         let source = try parseReference(from)
@@ -88,6 +88,7 @@ struct SealCommand: ParsableCommand {
                                   arcaVersion: ArcaCommand.version, cacheDirectory: cacheRoot, runtimeLayer: runtime)
         let progress: any ProgressObserver = quiet || format == .json ? SilentProgress() : TerminalProgress()
         let result = try Sealer(options: options, progress: progress).seal(resolved, from: store, to: destination)
+        rememberRuntime(result.measuredConfig.runtime)
         if let sessionOut {
             try FileSystem.writeAtomically(Array(SessionDocument.yaml(result.session).utf8), to: sessionOut, permissions: [.ownerReadWrite])
         }

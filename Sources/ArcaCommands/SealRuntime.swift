@@ -5,6 +5,7 @@ import ArcaRuntimeLayer
 import ArcaSeal
 import Crypto
 import FoundationEssentials
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -15,7 +16,8 @@ import Glibc
 /// tar's digest is remembered in the cache (`<cache>/runtime/<key>.json`), next to the stamps
 /// (device, inode, size, mtime, ctime) of every file it was made from and of the library search
 /// directories; while all stamps match, the seal gets the digest without reading anything and
-/// makes the tar only if the layer cache lacks the compressed layer. A rebuilt or replaced file
+/// makes the tar only if the layer cache lacks the compressed layer. Otherwise the tar is made
+/// in pass one (beside the layers, not before them) and the fingerprint saved after the seal. A rebuilt or replaced file
 /// changes its stamp (a new ctime at least), and the sealer keys what it stores by the digest
 /// of the tar it really made, so a stale fingerprint costs a recompression, never a wrong layer.
 /// The file carries an HMAC under a key derived from the master key, like the cache's sealed
@@ -41,19 +43,25 @@ enum SealRuntime {
         var mac: String
     }
 
-    /// The runtime layer input: from the fingerprint when it matches, else the tar made now
-    /// (and its fingerprint saved when there is a cache).
+    /// The runtime layer input: from the fingerprint when it matches; else one whose tar is made
+    /// when the sealer first needs it (in pass one, beside the layers), with `remember` to call
+    /// after the seal with the runtime layer's diff_id (the tar's digest) to save the fingerprint.
     static func input(arcaInit: String, modificationTime: Int64, work: String, cacheRoot: String?,
-                      masterKey: MasterKey) throws -> RuntimeLayerInput {
+                      masterKey: MasterKey) throws -> (input: RuntimeLayerInput, remember: (String) -> Void) {
         let options = RuntimeLayer.Options(modificationTime: modificationTime)
         let tarPath = work + "/runtime.tar"
+        let sources = Sources()
         let makeTar: @Sendable () throws -> String = {
-            if !FileSystem.exists(tarPath) {
-                _ = try RuntimeLayer.write(arcaInit: arcaInit, options: options, to: FileSink(path: tarPath, permissions: [.ownerReadWrite]))
+            try sources.files.withLock { files in
+                if files == nil {
+                    let members = try RuntimeLayer.members(arcaInit: arcaInit, options: options)
+                    try RuntimeLayer.write(members, modificationTime: modificationTime, to: FileSink(path: tarPath, permissions: [.ownerReadWrite]))
+                    files = members.map(\.source).filter { !$0.isEmpty && $0 != arcaInit }
+                }
             }
             return tarPath
         }
-        guard let cacheRoot else { return RuntimeLayerInput(tar: makeTar) }
+        guard let cacheRoot else { return (RuntimeLayerInput(tar: makeTar), { _ in }) }
         let file = cacheRoot + "/runtime/" + sha256Hex(Array("arca-runtime-fingerprint/1\0\(arcaInit)\0\(modificationTime)\0\(masterKey.id)".utf8)) + ".json"
         let macKey = masterKey.withUnsafeBytes {
             HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: Array($0)), salt: Array("arca-seal-cache".utf8),
@@ -65,25 +73,31 @@ enum SealRuntime {
         if let signed = try? CanonicalJSON.decode(SignedFingerprint.self, from: FileSystem.readFile(file, limit: 1 << 20), source: file),
            let expected = try? mac(signed.fingerprint), ConstantTime.equals(Array(expected.utf8), Array(signed.mac.utf8)),
            signed.fingerprint.stamps.first?.path == arcaInit, signed.fingerprint.stamps.allSatisfy({ stamp($0.path) == $0 }) {
-            return RuntimeLayerInput(digest: signed.fingerprint.digest, tar: makeTar)
+            return (RuntimeLayerInput(digest: signed.fingerprint.digest, tar: makeTar), { _ in })
         }
-        let members = try RuntimeLayer.members(arcaInit: arcaInit, options: options)
-        let summary = try RuntimeLayer.write(members, modificationTime: modificationTime, to: FileSink(path: tarPath, permissions: [.ownerReadWrite]))
-        let digest = String(summary.digest.dropFirst("sha256:".count))
-        // The files in the layer, then the directories the loader and libraries came from and
-        // those libraries are searched in (an added library changes its directory's mtime; the
-        // directory of arca-init is not one of them: a build or work directory changes all the time).
-        let libraries = members.map(\.source).filter { !$0.isEmpty && $0 != arcaInit }
-        var paths = [arcaInit] + libraries
-        for directory in libraries.map(parent) where !paths.contains(directory) { paths.append(directory) }
-        for directory in searchDirectories() where !paths.contains(directory) { paths.append(directory) }
-        // Best effort: without a fingerprint the next seal reads the files again.
-        try? FileSystem.makeDirectories(cacheRoot + "/runtime", permissions: 0o700)
-        let fingerprint = Fingerprint(digest: digest, stamps: paths.map(stamp))
-        if let bytes = try? CanonicalJSON.encode(SignedFingerprint(fingerprint: fingerprint, mac: mac(fingerprint))) {
-            try? FileSystem.writeAtomically(bytes, to: file, permissions: [.ownerReadWrite])
+        let remember: (String) -> Void = { diffID in
+            // Only for the tar this seal made (else nothing says which files it came from).
+            guard let libraries = sources.files.withLock({ $0 }), diffID.hasPrefix("sha256:") else { return }
+            // The files in the layer, then the directories the loader and libraries came from and
+            // those libraries are searched in (an added library changes its directory's mtime;
+            // the directory of arca-init is not one of them: a build or work directory changes
+            // all the time).
+            var paths = [arcaInit] + libraries
+            for directory in libraries.map(parent) where !paths.contains(directory) { paths.append(directory) }
+            for directory in searchDirectories() where !paths.contains(directory) { paths.append(directory) }
+            // Best effort: without a fingerprint the next seal reads the files again.
+            try? FileSystem.makeDirectories(cacheRoot + "/runtime", permissions: 0o700)
+            let fingerprint = Fingerprint(digest: String(diffID.dropFirst("sha256:".count)), stamps: paths.map(stamp))
+            if let bytes = try? CanonicalJSON.encode(SignedFingerprint(fingerprint: fingerprint, mac: mac(fingerprint))) {
+                try? FileSystem.writeAtomically(bytes, to: file, permissions: [.ownerReadWrite])
+            }
         }
-        return RuntimeLayerInput(tar: tarPath, digest: digest)
+        return (RuntimeLayerInput(tar: makeTar), remember)
+    }
+
+    /// The files (other than arca-init) the tar was made from, once it is made.
+    final class Sources: Sendable {
+        let files = Mutex<[String]?>(nil)
     }
 
     /// The parent directory of an absolute path (`/a/b` → `/a`, `/a` → `/`).

@@ -16,7 +16,9 @@ final class SealPipeline: @unchecked Sendable {
     private let batchesPerGroup: Int
     private let batches: Int
     private let slots: [UnsafeMutableRawBufferPointer]
-    private let free = DispatchSemaphore(value: SealPipeline.depth)
+    // Created at 0 and raised in init: libdispatch traps when a semaphore is released below its
+    // initial value, which a consumer that stops early leaves it at.
+    private let free = DispatchSemaphore(value: 0)
     private let ready = DispatchSemaphore(value: 0)
     private let results = Mutex<[Int: Result<Int, any Error>]>([:])
     private let cancelled = Atomic<Bool>(false)
@@ -34,6 +36,7 @@ final class SealPipeline: @unchecked Sendable {
         slots = (0..<(parallelism == 1 ? 1 : min(Self.depth, groups))).map { _ in
             UnsafeMutableRawBufferPointer.allocate(byteCount: slotSize, alignment: 64)
         }
+        for _ in 0..<Self.depth { free.signal() }
     }
 
     deinit {

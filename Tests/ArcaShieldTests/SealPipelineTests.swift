@@ -9,10 +9,9 @@ import Testing
     // 4 KiB chunks: 64-chunk batches of 256 KiB, so a few MiB make many groups and wrap the ring.
     static let chunkSize = 4096
     static let content: [UInt8] = (0..<2_700_000).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 13) }
-    static let key = MasterKey(bytes: Array(repeating: 0x5a, count: 32))
 
     func sealer() throws -> StreamSealer {
-        try StreamSealer.hashing(MemoryBytes(Self.content), size: UInt64(Self.content.count), masterKey: Self.key,
+        try StreamSealer.hashing(MemoryBytes(Self.content), size: UInt64(Self.content.count), masterKey: try MasterKey(bytes: Array(repeating: 0x5a, count: 32)),
                                  layout: try ChunkLayout(chunkSize: Self.chunkSize), parallelism: 2)
     }
 
