@@ -6,8 +6,8 @@ import CZlib
 /// a multi-member stream, each member's CRC-32 and ISIZE checked; trailing garbage, truncation
 /// and an empty stream are errors. Each member's header (RFC 1952: FEXTRA, FNAME, FCOMMENT,
 /// FHCRC) is parsed here, byte by byte as input arrives, and igzip gets the raw deflate data and
-/// checks the trailer (`ISAL_GZIP_NO_HDR_VER`): igzip's own header parser loses the flags when a
-/// header with several optional fields is split across inputs.
+/// checks the trailer (`ISAL_GZIP_NO_HDR_VER`): with igzip parsing headers itself, headers with
+/// several optional fields that arrived across several reads failed to decode (GzipInflateTests).
 final class GzipDecompressor: ByteSource {
     /// Reads smaller than this are served from `output`: igzip decodes fastest into a large buffer.
     private static let outputSize = 256 * 1024
