@@ -33,6 +33,7 @@ let package = Package(
     targets: [
         // bottom
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CIsal", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
@@ -45,7 +46,7 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict),
         // domain
-        .target(name: "ArcaArchive", dependencies: ["ArcaCore", "CZlib", "CZstd"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "ArcaArchive", dependencies: ["ArcaCore", "CZlib", "CIsal", "CZstd"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "ArcaOCI", dependencies: ["ArcaCore", "ArcaArchive"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "ArcaRuntimeLayer", dependencies: ["ArcaCore", "ArcaArchive"], exclude: ["README.md"], swiftSettings: strict),
         .target(

@@ -13,7 +13,11 @@ cd "$(dirname "$0")/.."
 runs=${1:-3}
 app_mb=${2:-200}
 arca=${ARCA_BIN:-$PWD/.build/release/arca}
-[ -x "$arca" ] || swift build -c release --product arca --product arca-init >&2
+# Both binaries: the seal ships the arca-init found next to arca (or $ARCA_INIT).
+if [ ! -x "$arca" ] || { [ -z "${ARCA_INIT:-}" ] && [ ! -x "$(dirname "$arca")/arca-init" ]; }; then
+  swift build -c release --product arca >&2
+  swift build -c release --product arca-init >&2
+fi
 base=$(scripts/python-image.sh)
 work=$(mktemp -d "${TMPDIR:-/tmp}/arca-bench-seal.XXXXXX")
 trap 'rm -rf "$work"' EXIT

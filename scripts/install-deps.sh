@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   pkg-config zlib1g-dev libzstd-dev libfuse3-dev fuse3   # build: C libraries behind system targets
+  libisal-dev                                             # CIsal: ISA-L igzip, the fast gzip inflate (ArcaArchive)
   libssl-dev libssl3                                      # COpenSSL: arca-init's keeper link (libssl3 ships in /.arca/lib)
   skopeo umoci runc mmdebstrap busybox-static             # real peers for image tests and the runtime
   docker-registry postgresql                              # real services for registry and keeper tests

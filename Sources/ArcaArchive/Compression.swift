@@ -15,11 +15,14 @@ public enum LayerCompression: String, Sendable, Equatable, CaseIterable {
     }
 
     /// A source of the decompressed bytes of `source`, refusing more than `limits.maxLayerSize`.
+    /// Decompression (and the reads of `source`) run a few buffers ahead on a thread of their
+    /// own (`ReadAheadSource`), so that inflating and what the caller does with the bytes
+    /// (hashing, parsing) use two cores.
     public func decompressing(_ source: any ByteSource, limits: ArchiveLimits = .default) -> any ByteSource {
         switch self {
         case .none: SizeLimitedSource(source, limit: limits.maxLayerSize)
-        case .gzip: GzipDecompressor(source, limit: limits.maxLayerSize)
-        case .zstd: ZstdDecompressor(source, limit: limits.maxLayerSize)
+        case .gzip: ReadAheadSource(GzipDecompressor(source, limit: limits.maxLayerSize))
+        case .zstd: ReadAheadSource(ZstdDecompressor(source, limit: limits.maxLayerSize))
         }
     }
 

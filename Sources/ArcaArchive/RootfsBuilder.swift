@@ -75,7 +75,7 @@ public final class RootfsBuilder {
     /// Applies one entry of layer `layerIndex` whose data starts at `dataOffset` in that layer's tar stream
     /// (for callers that read the tar themselves), after `beginLayer()`; entries come in stream order.
     public func apply(_ entry: TarEntry, dataOffset: Int64, layerIndex: Int) throws {
-        let name = ArchivePath.quoted(entry.path)
+        var name: String { ArchivePath.quoted(entry.path) }  // for messages only: made when one is
         let components = ArchivePath.components(entry.path)
         guard let base = components.last else {
             guard entry.type == .directory else {
@@ -138,8 +138,8 @@ public final class RootfsBuilder {
     }
 
     private func resolveHardlink(_ entry: TarEntry, layerIndex: Int) throws -> RootfsNode {
-        let name = ArchivePath.quoted(entry.path)
-        let targetName = ArchivePath.quoted(entry.linkTarget)
+        var name: String { ArchivePath.quoted(entry.path) }
+        var targetName: String { ArchivePath.quoted(entry.linkTarget) }
         var node = root
         for component in ArchivePath.components(entry.linkTarget) {
             guard node.node.type != .symlink else {

@@ -78,7 +78,7 @@ public final class RootfsExtractor {
     // MARK: entries
 
     private func extract(_ entry: TarEntry, from layer: TarReader) throws {
-        let name = ArchivePath.quoted(entry.path)
+        var name: String { ArchivePath.quoted(entry.path) }  // for messages only: made when one is
         let components = ArchivePath.components(entry.path)
         guard let base = components.last else {
             guard entry.type == .directory else {

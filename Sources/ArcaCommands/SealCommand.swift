@@ -74,20 +74,21 @@ struct SealCommand: ParsableCommand {
 
         let work = try FileSystem.makeTemporaryDirectory(prefix: "arca-runtime")
         defer { try? FileSystem.removeTree(work) }
-        let runtimeTar = work + "/runtime.tar"
-        _ = try RuntimeLayer.write(arcaInit: RuntimeLayer.locateArcaInit(), options: RuntimeLayer.Options(modificationTime: epoch ?? 0),
-                                   to: FileSink(path: runtimeTar, permissions: [.ownerReadWrite]))
+        let cacheRoot = cacheDirectory()
+        let (runtime, rememberRuntime) = try SealRuntime.input(arcaInit: RuntimeLayer.locateArcaInit(), modificationTime: epoch ?? 0, work: work,
+                                            cacheRoot: cacheRoot, masterKey: masterKey)
 
         let source = try parseReference(from)
         let store = try Stores.source(source, registry: registry.sourceOptions())
         let resolved = try ImageResolver(platform: image.resolvedPlatform()).resolve(store)
         let destination = try Stores.destination(parseReference(to), registry: registry.destinationOptions(), from: source)
-        let options = SealOptions(policy: protection, masterKey: masterKey, runtimeLayerTar: runtimeTar, session: session,
+        let options = SealOptions(policy: protection, masterKey: masterKey, runtimeLayerTar: work + "/runtime.tar", session: session,
                                   keeperURL: keeper, keeperPin: keeperPin, allowedEvidence: allowSim ? ["sim"] : [],
                                   sourceDateEpoch: epoch, allowMissing: allowMissing, compressionLevel: compressionLevel,
-                                  arcaVersion: ArcaCommand.version, cacheDirectory: cacheDirectory())
+                                  arcaVersion: ArcaCommand.version, cacheDirectory: cacheRoot, runtimeLayer: runtime)
         let progress: any ProgressObserver = quiet || format == .json ? SilentProgress() : TerminalProgress()
         let result = try Sealer(options: options, progress: progress).seal(resolved, from: store, to: destination)
+        rememberRuntime(result.measuredConfig.runtime)
         if let sessionOut {
             try FileSystem.writeAtomically(Array(SessionDocument.yaml(result.session).utf8), to: sessionOut, permissions: [.ownerReadWrite])
         }

@@ -11,8 +11,8 @@ import FoundationEssentials
 public struct SealOptions: Sendable {
     public var policy: ProtectionPolicy
     public var masterKey: MasterKey
-    /// The uncompressed tar of the runtime layer (`/.arca/bin/arca-init` and its libraries).
-    public var runtimeLayerTar: String
+    /// The runtime layer (`/.arca/bin/arca-init` and its libraries).
+    public var runtimeLayer: RuntimeLayerInput
     public var session: String?
     public var keeperURL: String?
     public var keeperPin: String?
@@ -32,10 +32,10 @@ public struct SealOptions: Sendable {
                 keeperURL: String? = nil, keeperPin: String? = nil, allowedEvidence: [String] = [],
                 sourceDateEpoch: Int64? = nil, allowMissing: Bool = false, limits: ArchiveLimits = ArchiveLimits(),
                 compressionLevel: Int32 = 1, parallelism: Int = ProcessInfoLite.activeProcessorCount, arcaVersion: String,
-                cacheDirectory: String? = nil) {
+                cacheDirectory: String? = nil, runtimeLayer: RuntimeLayerInput? = nil) {
         self.policy = policy
         self.masterKey = masterKey
-        self.runtimeLayerTar = runtimeLayerTar
+        self.runtimeLayer = runtimeLayer ?? RuntimeLayerInput(tar: runtimeLayerTar)
         self.session = session
         self.keeperURL = keeperURL
         self.keeperPin = keeperPin
@@ -47,6 +47,25 @@ public struct SealOptions: Sendable {
         self.parallelism = parallelism
         self.arcaVersion = arcaVersion
         self.cacheDirectory = cacheDirectory
+    }
+}
+
+/// The runtime layer's uncompressed tar, as `SealOptions` takes it: made on demand, so that a
+/// seal whose cache already holds the compressed layer need not make it at all.
+public struct RuntimeLayerInput: Sendable {
+    /// The tar's SHA-256 (hex) when the caller knows it (then a cache hit never calls `tar`).
+    public var digest: String?
+    /// Returns the path of the tar, making it first if needed.
+    public var tar: @Sendable () throws -> String
+
+    public init(digest: String? = nil, tar: @escaping @Sendable () throws -> String) {
+        self.digest = digest
+        self.tar = tar
+    }
+
+    /// A tar that is already there.
+    public init(tar path: String, digest: String? = nil) {
+        self.init(digest: digest, tar: { path })
     }
 }
 
@@ -74,6 +93,12 @@ public struct SealResult: Sendable {
     public var cacheRejected: [String]
 }
 
+/// What one task of pass one made: a layer's outcome, or the runtime layer.
+enum PassOneTask: Sendable {
+    case layer(Int, LayerOutcome)
+    case runtime(Descriptor, Digest)
+}
+
 /// The sealing pipeline: native image in, confidential image out (ARCHITECTURE.md).
 public struct Sealer {
     public var options: SealOptions
@@ -97,10 +122,36 @@ public struct Sealer {
         let pass = PassOne(processor: processor, cache: cache, policy: try CanonicalJSON.encode(options.policy.rules),
                            work: work, image: image, source: source, destination: destination)
 
-        // Pass one: every layer read once (or taken from the cache), in parallel; then the merged tree, in order.
+        // Pass one: every layer read once (or taken from the cache), in parallel, largest first,
+        // with the runtime layer (compressed unless cached) as one more task; then the merged
+        // tree, in order.
         progress.begin("reading \(image.layers.count) layer\(image.layers.count == 1 ? "" : "s")", total: image.layers.reduce(0) { $0 + $1.size })
-        let outcomes = try Parallel.map(image.layers.count, width: options.parallelism) { try pass.run($0) }
+        let writer = LayerWriter(processor: processor, limits: options.limits, compressionLevel: options.compressionLevel,
+                                 clampTime: options.sourceDateEpoch)
+        let order = Self.schedule(layerSizes: image.layers.map(\.size), width: options.parallelism)
+        let done = try Parallel.map(order.count, width: options.parallelism) { slot -> PassOneTask in
+            guard let index = order[slot] else {
+                let runtime = try putRuntimeLayer(options.runtimeLayer, cache: cache, to: destination)
+                return .runtime(runtime.descriptor, runtime.diffID)
+            }
+            let outcome = try pass.run(index)
+            // A kept layer is copied now, while other tasks still run (pass two finds it there).
+            if !outcome.record.touchesEncrypted {
+                _ = try writer.write(index, of: image, from: source, to: destination, record: outcome.record)
+            }
+            return .layer(index, outcome)
+        }
         progress.end()
+        var outcomeByLayer: [Int: LayerOutcome] = [:]
+        var runtimeLayer: (descriptor: Descriptor, diffID: Digest)?
+        for task in done {
+            switch task {
+            case .layer(let index, let outcome): outcomeByLayer[index] = outcome
+            case .runtime(let descriptor, let diffID): runtimeLayer = (descriptor, diffID)
+            }
+        }
+        let outcomes = image.layers.indices.map { outcomeByLayer[$0]! }
+        let runtime = runtimeLayer!
         let records = outcomes.map(\.record)
         let builder = RootfsBuilder()
         for (index, record) in records.enumerated() {
@@ -113,14 +164,11 @@ public struct Sealer {
         // The shield index over the merged tree; encrypted files name their layer's stream.
         let shield = try ShieldBuilder(policy: options.policy, masterKey: options.masterKey, chunkLayout: layout).build(rootfs, records: records)
 
-        // Pass two: kept layers copied as they are; rewrites pass one could not do.
-        let writer = LayerWriter(processor: processor, limits: options.limits, compressionLevel: options.compressionLevel,
-                                 clampTime: options.sourceDateEpoch)
+        // Pass two: descriptors of kept layers (copied in pass one) and rewrites pass one could not do.
         let written = try Parallel.map(image.layers.count, width: options.parallelism) { index in
             try writer.write(index, of: image, from: source, to: destination, record: records[index])
         }
         let time = options.sourceDateEpoch ?? 0
-        let runtime = try putRuntimeLayer(options.runtimeLayerTar, cache: cache, to: destination)
         let blobLayers = shield.streamLayers.map { layer -> (descriptor: Descriptor, diffID: Digest) in
             let artifact = records[layer].blobLayer!
             return (Descriptor(mediaType: processor.blobLayerMediaType, digest: artifact.digest, size: artifact.size), artifact.diffID)
@@ -239,30 +287,50 @@ public struct Sealer {
             volumes: volumes, security: Security(allowedEvidence: options.allowedEvidence), keys: ["main": keyHex])
     }
 
+    /// Task order for pass one: layers by decreasing compressed size (the longest start first),
+    /// and the runtime layer (nil) after the first `width` of them, for the first thread free.
+    static func schedule(layerSizes: [Int64], width: Int) -> [Int?] {
+        var order: [Int?] = layerSizes.indices.sorted { (layerSizes[$0], $1) > (layerSizes[$1], $0) }
+        order.insert(nil, at: min(max(1, width), order.count))
+        return order
+    }
+
     /// The runtime layer, compressed once per runtime and gzip level when there is a cache (its
     /// entry is keyed by the tar's SHA-256 and checked by digest when copied, like a layer's).
-    private func putRuntimeLayer(_ path: String, cache: LayerCache?, to destination: any ImageDestination) throws -> (descriptor: Descriptor, diffID: Digest) {
-        guard let cache else { return try putTarLayer(path, to: destination) }
-        let hashing = HashingSink()
-        try FileSource(path: path).copy(to: hashing)
-        let key = LayerCache.key(layerDigest: "runtime sha256:" + hashing.hexDigest(), diffID: "", mediaType: MediaType.ociLayerGzip,
-                                 policy: [], keyID: options.masterKey.id, chunkSize: 0, compressionLevel: options.compressionLevel, clampTime: nil)
-        if case .hit(let record) = cache.load(key), let artifact = record.rewritten {
+    /// When the caller knows that digest, a hit needs neither the tar nor a pass over it.
+    private func putRuntimeLayer(_ runtime: RuntimeLayerInput, cache: LayerCache?, to destination: any ImageDestination) throws -> (descriptor: Descriptor, diffID: Digest) {
+        guard let cache else { return try putTarLayer(try runtime.tar(), to: destination) }
+        func key(_ digest: String) -> String {
+            LayerCache.key(layerDigest: "runtime sha256:" + digest, diffID: "", mediaType: MediaType.ociLayerGzip,
+                           policy: [], keyID: options.masterKey.id, chunkSize: 0, compressionLevel: options.compressionLevel, clampTime: nil)
+        }
+        var path: String?
+        let digest: String
+        if let known = runtime.digest {
+            digest = known
+        } else {
+            path = try runtime.tar()
+            let hashing = HashingSink()
+            try FileSource(path: path!).copy(to: hashing)
+            digest = hashing.hexDigest()
+        }
+        if case .hit(let record) = cache.load(key(digest)), let artifact = record.rewritten {
             let descriptor = Descriptor(mediaType: MediaType.ociLayerGzip, digest: artifact.digest, size: artifact.size)
             do {
                 if try !destination.hasBlob(descriptor) {
-                    try destination.putBlob(descriptor, from: FileSource(path: cache.directory(key) + "/rewritten.tar.gz"))
+                    try destination.putBlob(descriptor, from: FileSource(path: cache.directory(key(digest)) + "/rewritten.tar.gz"))
                 }
                 return (descriptor, artifact.diffID)
             } catch is ArcaError {
-                cache.evict(key)
+                cache.evict(key(digest))
             }
         }
+        let tar = try path ?? runtime.tar()
         let staging = try cache.makeStaging()
         defer { try? FileSystem.removeTree(staging) }
         let compressed = HashingSink(try FileSink(path: staging + "/rewritten.tar.gz", permissions: [.ownerReadWrite], exclusive: true))
         let plain = HashingSink(LayerCompression.gzip.compressing(compressed, level: options.compressionLevel))
-        try FileSource(path: path).copy(to: plain)
+        try FileSource(path: tar).copy(to: plain)
         try plain.finish()
         var record = LayerRecord()
         record.rewritten = LayerArtifact(digest: Digest(sha256Hex: compressed.hexDigest()), size: compressed.count,
@@ -271,7 +339,8 @@ public struct Sealer {
         if try !destination.hasBlob(descriptor) {
             try destination.putBlob(descriptor, from: FileSource(path: staging + "/rewritten.tar.gz"))
         }
-        try cache.commit(record, key: key, staging: staging)
+        // Keyed by what the tar really hashes to (a stale digest from the caller is not trusted).
+        try cache.commit(record, key: key(plain.hexDigest()), staging: staging)
         return (descriptor, record.rewritten!.diffID)
     }
 

@@ -25,59 +25,50 @@ extension StreamSealer {
     }
 }
 
-/// The blob of one stream as a byte source: the header, then the sealed chunks, sealed in
-/// batches on up to `parallelism` threads while the consumer reads (memory: a few batches of
-/// 64 chunks). The content is read again and re-hashed chunk by chunk (`StreamSealer.seal`).
+/// The blob of one stream as a byte source: the header, then the sealed chunks. Chunks are
+/// sealed in groups (one batch of 64 chunks per thread) on up to `parallelism` threads; with
+/// more than one thread, a producer seals the next groups while the consumer reads this one
+/// (at most `SealPipeline.depth` groups in memory, buffers reused). The content is read again
+/// and re-hashed chunk by chunk (`StreamSealer.seal`).
 public final class SealedBlobSource: ByteSource {
     static let batch = 64
-    private let sealer: StreamSealer
-    private let content: any RandomAccessBytes
-    private let parallelism: Int
-    private var pending: [UInt8]
-    private var pendingOffset = 0
-    private var nextBatch = 0
-    private let batches: Int
+    private let header: [UInt8]
+    private var headerOffset = 0
+    private let pipeline: SealPipeline
+    private var group = 0
+    private var slot: UnsafeMutableRawBufferPointer?
+    private var slotOffset = 0
 
     public init(sealer: StreamSealer, content: some RandomAccessBytes, parallelism: Int) {
-        self.sealer = sealer
-        self.content = content
-        self.parallelism = max(1, parallelism)
-        pending = sealer.blobHeader
-        batches = Int((sealer.chunkCount + UInt64(Self.batch) - 1) / UInt64(Self.batch))
+        header = sealer.blobHeader
+        pipeline = SealPipeline(sealer: sealer, content: content, parallelism: max(1, parallelism))
     }
+
+    deinit { pipeline.cancel() }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        if pendingOffset == pending.count {
-            guard nextBatch < batches else { return 0 }
-            try refill()
+        guard buffer.count > 0 else { return 0 }
+        if headerOffset < header.count {
+            let n = min(buffer.count, header.count - headerOffset)
+            header.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[headerOffset..<(headerOffset + n)])) }
+            headerOffset += n
+            return n
         }
-        let n = min(buffer.count, pending.count - pendingOffset)
-        pending.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[pendingOffset..<(pendingOffset + n)])) }
-        pendingOffset += n
+        if let current = slot, slotOffset == current.count {
+            pipeline.release(group)
+            group += 1
+            slot = nil
+        }
+        if slot == nil {
+            guard group < pipeline.groups else { return 0 }
+            slot = try pipeline.take(group)
+            slotOffset = 0
+        }
+        let current = slot!
+        let n = min(buffer.count, current.count - slotOffset)
+        buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: current[slotOffset..<(slotOffset + n)]))
+        slotOffset += n
         return n
-    }
-
-    private func refill() throws {
-        let sealer = self.sealer, content = self.content
-        let first = nextBatch
-        let count = min(parallelism * 2, batches - first)
-        let sealed = try Parallel.map(count, width: parallelism) { offset -> [UInt8] in
-            let range = Self.range(ofBatch: first + offset, chunkCount: sealer.chunkCount)
-            let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: sealer.layout.chunkSize, alignment: 16)
-            defer { plain.deallocate() }
-            var out = [UInt8](repeating: 0, count: range.count * sealer.sealedChunkSize)
-            try out.withUnsafeMutableBytes { all in
-                for (position, j) in range.enumerated() {
-                    try Self.assemble(j, of: content, size: sealer.size, layout: sealer.layout, into: plain)
-                    let slot = UnsafeMutableRawBufferPointer(rebasing: all[(position * sealer.sealedChunkSize)...].prefix(sealer.sealedChunkSize))
-                    try sealer.seal(chunk: j, plaintext: UnsafeRawBufferPointer(plain), into: slot)
-                }
-            }
-            return out
-        }
-        nextBatch += count
-        pending = sealed.count == 1 ? sealed[0] : Array(sealed.joined())
-        pendingOffset = 0
     }
 
     static func range(ofBatch b: Int, chunkCount: UInt64) -> Range<UInt64> {

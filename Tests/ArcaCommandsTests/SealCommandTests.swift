@@ -69,6 +69,52 @@ import Testing
         }
     }
 
+    /// The runtime layer's fingerprint in the cache: reused while arca-init is unchanged, renewed
+    /// when it changes, and a corrupted or lying fingerprint never changes the image.
+    @Test func runtimeFingerprintFollowsArcaInit() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            let layout = try SampleImages.umociImage(in: dir)
+            let arcaInit = dir + "/arca-init"
+            let built = (Tool.arca as NSString).deletingLastPathComponent + "/arca-init"
+            try FileManager.default.copyItem(atPath: built, toPath: arcaInit)
+            func seal(_ name: String, _ cache: [String]) throws -> String {
+                let result = try Tool.check(Tool.arca, ["seal", "--from", "oci:\(layout):sample", "--to", "oci:\(dir)/\(name):x",
+                                                        "--encrypt", "/opt/app", "--keys", dir + "/image.key", "--format", "json"] + cache,
+                                            environment: ["SOURCE_DATE_EPOCH": "1700000000", "ARCA_INIT": arcaInit])
+                let summary = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+                return try #require(summary?["image"] as? String)
+            }
+            let cache = ["--cache", dir + "/cache"]
+            let first = try seal("a", cache)
+            let fingerprints = try FileManager.default.contentsOfDirectory(atPath: dir + "/cache/runtime")
+            #expect(fingerprints.count == 1 && fingerprints[0].hasSuffix(".json"), "\(fingerprints)")
+            let fingerprint = dir + "/cache/runtime/" + fingerprints[0]
+            var info = stat()
+            #expect(stat(fingerprint, &info) == 0 && info.st_mode & 0o777 == 0o600)
+            #expect(try seal("b", cache) == first)
+
+            // A lying digest (stamps unchanged) and a corrupted file: the same image all the same.
+            let saved = try String(contentsOfFile: fingerprint, encoding: .utf8)
+            let digest = try #require(saved.firstRange(of: /"digest":"[0-9a-f]{64}"/))
+            try saved.replacingCharacters(in: digest, with: "\"digest\":\"" + String(repeating: "ab", count: 32) + "\"")
+                .write(toFile: fingerprint, atomically: true, encoding: .utf8)
+            #expect(try seal("c", cache) == first)
+            try "{not json".write(toFile: fingerprint, atomically: true, encoding: .utf8)
+            #expect(try seal("d", cache) == first)
+
+            // A changed arca-init (one byte more: an ELF runs the same) gives another runtime layer,
+            // hence another image, equal to a seal without the cache.
+            let handle = try #require(FileHandle(forWritingAtPath: arcaInit))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data([0]))
+            try handle.close()
+            let changed = try seal("e", cache)
+            #expect(changed != first)
+            #expect(try seal("f", ["--no-cache"]) == changed)
+            #expect(try seal("g", cache) == changed)
+        }
+    }
+
     @Test(arguments: [
         (["--encrypt", "opt/app", "--keys", "K"], "relative"),
         (["--encrypt", "/nope", "--keys", "K"], "--encrypt /nope"),

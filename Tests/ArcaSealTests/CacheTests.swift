@@ -4,6 +4,7 @@ import ArcaCrypto
 import ArcaOCI
 import ArcaSeal
 import ArcaTestSupport
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -77,6 +78,28 @@ import Glibc
             #expect(changed.cacheHits == 2 && changed.cacheMisses == 1)
             let fresh = try Self.seal(dir, cache: nil, out: "third", appText: "print('changed')\n")
             #expect(fresh.manifest.digest == changed.manifest.digest)
+        }
+    }
+
+    /// A runtime layer whose digest the caller knows is taken from the cache without making its
+    /// tar; a wrong digest costs a recompression, never another image.
+    @Test func aKnownRuntimeDigestSkipsTheTarOnAHit() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            let cache = dir + "/cache"
+            let first = try Self.seal(dir, cache: cache, out: "first")
+            let tar = try SealerTests.runtimeTar(in: dir)
+            let hashing = HashingSink()
+            try FileSource(path: tar).copy(to: hashing)
+            let (source, image) = try Self.open(dir + "/native-" + String(Array("print('hello')\n".utf8).reduce(UInt32(7)) { $0 &* 31 &+ UInt32($1) }, radix: 16))
+            for (digest, made) in [(hashing.hexDigest(), 0), (String(repeating: "ab", count: 32), 1)] {
+                let calls = Calls()
+                var options = try SealerTests.options(dir)
+                options.cacheDirectory = cache
+                options.runtimeLayer = RuntimeLayerInput(digest: digest, tar: { calls.count.withLock { $0 += 1 }; return tar })
+                let result = try Sealer(options: options).seal(image, from: source, to: OCILayout(writingTo: dir + "/again-\(made)", tag: "sealed"))
+                #expect(result.manifest.digest == first.manifest.digest)
+                #expect(calls.count.withLock { $0 } == made)
+            }
         }
     }
 
@@ -172,4 +195,9 @@ private func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
             #expect(digests[0] == digests[1] && digests[1] == digests[2])
         }
     }
+}
+
+/// Counts calls from any thread.
+final class Calls: Sendable {
+    let count = Mutex(0)
 }
