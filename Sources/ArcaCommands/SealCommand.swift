@@ -13,18 +13,21 @@ struct SealCommand: ParsableCommand {
         commandName: "seal",
         abstract: "Turn a native image into a confidential image, its measurement and its session.",
         discussion: """
-            Every path of the image is authenticated (integrity: SHA-256 per 64 KiB chunk) unless
-            the policy says otherwise; the longest matching path wins. Encrypted paths are sealed
-            with AES-256-GCM and removed from the image's layers; layers that hold no encrypted
-            path are kept byte for byte. The sealed image starts /.arca/bin/arca-init, which
+            Every path of the image is authenticated (integrity: SHA-256 per 64 KiB chunk) unless \
+            the policy says otherwise; the longest matching path wins. Encrypted paths are sealed \
+            with AES-256-GCM and removed from the image's layers; layers that hold no encrypted \
+            path are kept byte for byte. The sealed image starts /.arca/bin/arca-init, which \
             attests to the keeper before the service runs.
 
-            The session (measurement, service command, policy and the master key) goes to
-            --session-out, created 0600. Keys are never printed. Register it with
+            The session (measurement, service command, policy and the master key) goes to \
+            --session-out, created 0600. Keys are never printed. Register it with \
             `arca session create FILE --keeper URL`.
 
-            Same input, same --keys and same SOURCE_DATE_EPOCH give a byte-identical image.
-            Policy file (YAML): encrypt: [PATH…], authenticate: [PATH…], ephemeral: [PATH…],
+            Same input, same --keys and same SOURCE_DATE_EPOCH give a byte-identical image. \
+            What a seal made of each layer is cached (--cache, --no-cache; docs/SEALING.md), so a \
+            re-seal after a change to the top layer redoes only that layer.
+
+            Policy file (YAML): encrypt: [PATH…], authenticate: [PATH…], ephemeral: [PATH…], \
             volumes: {NAME: PATH}, host: [PATH…] — see docs/POLICY.md.
             """)
 
