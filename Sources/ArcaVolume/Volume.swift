@@ -29,10 +29,10 @@ public final class Volume: @unchecked Sendable {
     /// The steps of a commit, for fault-injection tests (`commitHook`).
     enum CommitStep: Sendable { case chunksWritten, metadataWritten, intentRecorded, committed }
 
-    let lock = Mutex(())
+    let lock = VolumeLock()
     /// Held by a write-out or a commit for its whole length, always before `lock`: one at a
     /// time (VolumeWriteOut.swift).
-    let flushLock = Mutex(())
+    let flushLock = VolumeLock()
     let host: HostDirectory
     let keys: VolumeKeys
     let cipher: ChunkCipher
