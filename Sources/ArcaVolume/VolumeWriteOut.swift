@@ -96,7 +96,7 @@ extension Volume {
         let writer = try HostDirectory.FileWriter(host, "segments/" + ChunkReference.segmentName(job.segment))
         defer { writer.close() }
         let cipher = cipher
-        return try Parallel.map(halves.count, width: 2) { half -> [ChunkReference] in
+        let placed = try Parallel.map(halves.count, width: 2) { half -> [ChunkReference] in
             var references: [ChunkReference] = []
             for k in halves[half] {
                 let item = items[k]
@@ -111,6 +111,8 @@ extension Volume {
             try writer.write(UnsafeRawBufferPointer(rebasing: buffer[range]), at: range.lowerBound)
             return references
         }.flatMap { $0 }
+        writer.startWriteback()
+        return placed
     }
 
     /// Points the tree at the written chunks (lock held). A chunk whose file was truncated below it
