@@ -1,7 +1,6 @@
 import ArcaCore
 import ArcaCrypto
 import Crypto
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
