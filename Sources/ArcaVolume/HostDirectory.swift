@@ -156,6 +156,17 @@ final class HostDirectory {
             }
         }
 
+        /// Starts the kernel writing the file's pages to disk without waiting (`sync_file_range`
+        /// with `SYNC_FILE_RANGE_WRITE`): the commit's fsync then has less left to wait for. Not a
+        /// durability step (the fsync is), so a failure is ignored.
+        func startWriteback() {
+            if file >= 0, let start = FileWriter.syncFileRange { _ = start(file, 0, 0, 2) }  // 2: SYNC_FILE_RANGE_WRITE
+        }
+
+        /// glibc's `sync_file_range`, looked up at run time (the Glibc module does not export it).
+        private static let syncFileRange: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32)? =
+            dlsym(nil, "sync_file_range").map { unsafeBitCast($0, to: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32).self) }
+
         func close() {
             if file >= 0 { Glibc.close(file) }
             file = -1

@@ -1,7 +1,6 @@
 import ArcaCore
 import ArcaCrypto
 import Crypto
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -29,7 +28,10 @@ public final class Volume: @unchecked Sendable {
     /// The steps of a commit, for fault-injection tests (`commitHook`).
     enum CommitStep: Sendable { case chunksWritten, metadataWritten, intentRecorded, committed }
 
-    let lock = Mutex(())
+    let lock = VolumeLock()
+    /// Held by a write-out or a commit for its whole length, always before `lock`: one at a
+    /// time (VolumeWriteOut.swift).
+    let flushLock = VolumeLock()
     let host: HostDirectory
     let keys: VolumeKeys
     let cipher: ChunkCipher
@@ -46,6 +48,9 @@ public final class Volume: @unchecked Sendable {
     var changed = false
     var dirty: [UInt64: [UInt64: [UInt8]]] = [:]
     var dirtyBytes = 0
+    /// The chunks a write-out is sealing with the lock released (by inode and index); reads find
+    /// them here until the tree points at their new places. A truncate or delete removes theirs.
+    var inFlight: [UInt64: [UInt64: [UInt8]]] = [:]
     /// Recently decrypted chunks by place (FIFO): a 4 KiB read or read-modify-write in a chunk
     /// then decrypts it once, not once per request. A place is written once (segment numbers are
     /// not reused within a process), so a cached plaintext stays valid.
@@ -67,11 +72,14 @@ public final class Volume: @unchecked Sendable {
     var counter: UInt64 = 0
     var keyCache: [[UInt8]: SymmetricKey] = [:]
     var closed = false
-    /// Where `flushDirtyChunks` seals a segment; kept between flushes (fresh memory for every
-    /// flush cost page faults and zeroing — measured).
+    /// Where a write-out seals a segment (`flushLock` guards it); kept between write-outs (fresh
+    /// memory for every one cost page faults and zeroing — measured).
     var sealBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 64)
     /// Replaces `cleanerSlack` (tests only: they cannot write 64 MiB quickly).
     var cleanerSlackOverride: Int?
+    /// Called during each write-out between taking the dirty chunks and sealing them, with the
+    /// lock released; a throw simulates a failed write (tests only).
+    var writeOutHook: (@Sendable () throws -> Void)?
     /// Called after each commit step; a throw simulates a crash there (tests only).
     var commitHook: (@Sendable (CommitStep) throws -> Void)?
 
@@ -178,8 +186,17 @@ public final class Volume: @unchecked Sendable {
     }
 
     /// Makes every change so far durable as the next version (a no-op when nothing changed).
+    ///
+    /// The dirty chunks are sealed and written with the volume lock released (writes go on
+    /// meanwhile; those that land before the lock is taken again are in this version too); the
+    /// lock is held from the last write-out to the anchor's commit. The segments' fsync stays
+    /// under the lock, overlapping the metadata's sealing: the kernel sends no writes while it
+    /// waits for an fsync, so releasing the lock there would only lose that overlap.
     public func commit() throws {
-        try lock.withLock { _ in try commitLocked() }
+        try flushLock.withLock { _ in
+            try writeOutUnlocked(onlyAboveLimit: false)
+            try lock.withLock { _ in try commitLocked() }
+        }
     }
 
     func commitLocked() throws {
@@ -241,97 +258,40 @@ public final class Volume: @unchecked Sendable {
     }
 
     /// Seals every dirty chunk into one new segment file (not yet committed: the tree in memory
-    /// points into it, the committed metadata does not). Each chunk's place follows from the
-    /// sizes before it, so two threads seal and write the two halves of the segment at once.
+    /// points into it, the committed metadata does not), lock and `flushLock` held.
     func flushDirtyChunks() throws {
-        var items: [(inode: UInt64, index: UInt64, fileId: [UInt8], plaintext: [UInt8])] = []
-        var removed: [(inode: UInt64, index: UInt64)] = []
-        for (inode, chunks) in dirty where tree.nodes[inode] != nil {  // an orphan's dirty data stays in memory
-            let fileId = tree.nodes[inode]!.fileId
-            for (index, plaintext) in chunks {
-                if plaintext.isEmpty { removed.append((inode, index)) } else { items.append((inode, index, fileId, plaintext)) }
-            }
+        guard let job = try prepareWriteOut() else { return }
+        let placed: [ChunkReference]
+        do {
+            placed = try performWriteOut(job)
+        } catch {
+            abortWriteOut(job)
+            throw error
         }
-        var placed: [ChunkReference] = []
-        if !items.isEmpty {
-            if counter + UInt64(items.count) > ChunkCipher.sessionLimit {
-                session = randomBytes(16)
-                sessionKey = keys.chunkKey(session: session)
-                counter = 0
-            }
-            let first = counter
-            counter += UInt64(items.count)  // never reused, even if this flush fails
-            var offsets: [Int] = []
-            offsets.reserveCapacity(items.count + 1)
-            var total = 0
-            for item in items {
-                offsets.append(total)
-                total += item.plaintext.count + ChunkCipher.tagSize
-            }
-            offsets.append(total)
-            let middle = offsets.firstIndex { $0 >= total / 2 } ?? items.count
-            let halves = [0..<middle, middle..<items.count].filter { !$0.isEmpty }
-            let segment = tree.nextSegment
-            let writer = try HostDirectory.FileWriter(host, "segments/" + ChunkReference.segmentName(segment))
-            if sealBuffer.count < total {
-                sealBuffer.deallocate()
-                sealBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: total, alignment: 64)
-            }
-            let buffer = sealBuffer
-            let (key, session, writeVersion, cipher) = (sessionKey, session, currentVersion + 1, cipher)
-            do {
-                placed = try Parallel.map(halves.count, width: 2) { half -> [ChunkReference] in
-                    var references: [ChunkReference] = []
-                    for k in halves[half] {
-                        let item = items[k]
-                        var reference = try cipher.seal(item.plaintext, key: key, session: session, counter: first + UInt64(k), fileId: item.fileId,
-                                                        index: item.index, writeVersion: writeVersion,
-                                                        into: UnsafeMutableRawBufferPointer(rebasing: buffer[offsets[k]..<offsets[k + 1]]))
-                        reference.segment = segment
-                        reference.offset = UInt64(offsets[k])
-                        references.append(reference)
-                    }
-                    let range = offsets[halves[half].lowerBound]..<offsets[halves[half].upperBound]
-                    try writer.write(UnsafeRawBufferPointer(rebasing: buffer[range]), at: range.lowerBound)
-                    return references
-                }.flatMap { $0 }
-                writer.close()
-            } catch {
-                writer.discard()  // nothing changed: the tree does not point into it
-                throw error
-            }
-            tree.nextSegment += 1
-            unsynced.append(segment)
-            segments[segment] = SegmentUse(size: total, live: total)
-        }
-        for (k, item) in items.enumerated() {
-            if let old = tree.nodes[item.inode]!.chunks[item.index] { obsolete.append(old) }
-            tree.nodes[item.inode]!.chunks[item.index] = placed[k]
-        }
-        for (inode, index) in removed {
-            if let old = tree.nodes[inode]!.chunks[index] { obsolete.append(old) }
-            tree.nodes[inode]!.chunks[index] = nil
-        }
-        dirty = dirty.filter { orphans[$0.key] != nil }  // unlinked-but-open files keep theirs in memory
-        dirtyBytes = dirty.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.count } }
+        finishWriteOut(job, placed: placed)
     }
 
     /// Commits and closes: the lease is released. Further calls fail.
     public func close() throws {
-        try lock.withLock { _ in
-            guard !closed else { return }
-            try commitLocked()
-            closed = true
-            host.close()
-            try anchor.releaseLease()
+        try flushLock.withLock { _ in
+            try writeOutUnlocked(onlyAboveLimit: false)
+            try lock.withLock { _ in
+                guard !closed else { return }
+                try commitLocked()
+                closed = true
+                host.close()
+                try anchor.releaseLease()
+            }
         }
     }
 
     /// Drops everything not committed and releases the lease, as a crash would (tests).
     func abandon() {
-        lock.withLock { _ in
-            closed = true
-            host.close()
+        flushLock.withLock { _ in
+            lock.withLock { _ in
+                closed = true
+                host.close()
+            }
         }
     }
 

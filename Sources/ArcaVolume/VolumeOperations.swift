@@ -99,6 +99,7 @@ extension Volume {
             if count <= 0, let orphan = orphans.removeValue(forKey: inode) {
                 obsolete += orphan.chunks.values
                 dirty[inode] = nil
+                inFlight[inode] = nil
                 changed = changed || !orphan.chunks.isEmpty  // so the next commit deletes its files
             }
         }
@@ -157,7 +158,7 @@ extension Volume {
         do {
             var index = offset / UInt64(chunkSize)
             while index * UInt64(chunkSize) < plan.end {
-                if let chunk = dirty[inode]?[index] {
+                if let chunk = dirty[inode]?[index] ?? inFlight[inode]?[index] {
                     plan.parts.append((index, .plaintext(chunk)))
                 } else if let reference = node.chunks[index] {
                     if let cached = chunkCache[ChunkPlace(reference)] {
@@ -181,8 +182,11 @@ extension Volume {
     }
 
     /// Writes `bytes` at `offset` (extending the file, zero-filled, as needed).
+    /// Past `dirtyLimit` dirty bytes, the call writes them out as a segment, with the lock
+    /// released while sealing and writing (other writes go on; a write-out already running is
+    /// waited for first: back pressure).
     public func write(inode: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int {
-        try lock.withLock { _ in
+        let full = try lock.withLock { _ in
             var node = try fileNode(inode)
             let end = offset + UInt64(bytes.count)
             guard offset <= Self.maximumFileSize, end <= Self.maximumFileSize else { throw POSIXFailure(EFBIG) }
@@ -214,9 +218,10 @@ extension Volume {
             (node.modificationSeconds, node.modificationNanoseconds) = now()
             store(node)
             changed = true
-            if dirtyBytes > Self.dirtyLimit { try flushDirtyChunks() }
-            return bytes.count
+            return dirtyBytes > Self.dirtyLimit
         }
+        if full { try flushLock.withLock { _ in try writeOutUnlocked(onlyAboveLimit: true) } }
+        return bytes.count
     }
 
     /// chmod, chown, truncate, utimens.
@@ -249,6 +254,10 @@ extension Volume {
             if var chunks = dirty[node.inode] {
                 for index in chunks.keys where index >= keep { chunks[index] = nil }
                 dirty[node.inode] = chunks
+            }
+            if var chunks = inFlight[node.inode] {  // a write-out running must not bring them back
+                for index in chunks.keys where index >= keep { chunks[index] = nil }
+                inFlight[node.inode] = chunks
             }
             let base = size / UInt64(chunkSize) * UInt64(chunkSize)
             let within = Int(size - base)
@@ -372,6 +381,7 @@ extension Volume {
         } else {
             obsolete += node.chunks.values
             dirty[node.inode] = nil
+            inFlight[node.inode] = nil
         }
     }
 
@@ -384,7 +394,7 @@ extension Volume {
 
     /// The plaintext of chunk `index`: dirty in memory, else read and opened, else (a hole) empty.
     func plaintext(of node: Node, index: UInt64) throws -> [UInt8] {
-        if let chunk = dirty[node.inode]?[index] { return chunk }
+        if let chunk = dirty[node.inode]?[index] ?? inFlight[node.inode]?[index] { return chunk }
         guard let reference = node.chunks[index] else { return [] }
         let place = ChunkPlace(reference)
         if let cached = chunkCache[place] { return cached }

@@ -69,17 +69,7 @@ struct VolumeTree: Sendable, Equatable {
             case .file:
                 w.u64(node.size)
                 w.u64(UInt64(node.chunks.count))
-                for index in node.chunks.keys.sorted() {
-                    let chunk = node.chunks[index]!
-                    w.u64(index)
-                    w.fixed(chunk.session)
-                    w.u64(chunk.counter)
-                    w.u64(chunk.writeVersion)
-                    w.u32(chunk.length)
-                    w.fixed(chunk.tag)
-                    w.u64(chunk.segment)
-                    w.u64(chunk.offset)
-                }
+                Self.encodeChunks(node.chunks, into: &w)
             case .directory:
                 w.u64(UInt64(node.entries.count))
                 for name in node.entries.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
@@ -91,6 +81,42 @@ struct VolumeTree: Sendable, Equatable {
             }
         }
         return w.bytes
+    }
+
+    /// A file's chunk entries by index, stored straight into the output (one zero-filled extension
+    /// and fixed-offset stores instead of eight appends per chunk: the encoding of a large file's
+    /// entries was 15% of the server's CPU in a random-write run, every commit re-encoding them).
+    private static func encodeChunks(_ chunks: [UInt64: ChunkReference], into w: inout ByteWriter) {
+        let sorted = chunks.sorted { $0.key < $1.key }
+        let start = w.bytes.count
+        w.bytes.append(contentsOf: repeatElement(0, count: sorted.count * chunkEntrySize))
+        w.bytes.withUnsafeMutableBytes { out in
+            var at = start
+            func put<T: FixedWidthInteger>(_ value: T) {
+                out.storeBytes(of: value.bigEndian, toByteOffset: at, as: T.self)
+                at += MemoryLayout<T>.size
+            }
+            // Sessions and tags are 16 bytes by construction; a shorter one is zero-padded and a
+            // longer one cut, like a fixed-size field (never reached: both come from fixed reads
+            // or from 16-byte randoms and GCM tags).
+            func put16(_ bytes: [UInt8]) {
+                bytes.withUnsafeBytes { source in
+                    let count = min(16, source.count)
+                    if count > 0 { (out.baseAddress! + at).copyMemory(from: source.baseAddress!, byteCount: count) }
+                }
+                at += 16
+            }
+            for (index, chunk) in sorted {
+                put(index)
+                put16(chunk.session)
+                put(chunk.counter)
+                put(chunk.writeVersion)
+                put(chunk.length)
+                put16(chunk.tag)
+                put(chunk.segment)
+                put(chunk.offset)
+            }
+        }
     }
 
     /// Decodes and checks the structure: one root directory, every entry naming an existing node,
