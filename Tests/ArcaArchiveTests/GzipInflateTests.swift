@@ -19,7 +19,7 @@ import Testing
 
     /// Decompresses with input arriving `inputStep` bytes at a time and output read `outputStep` at a time.
     func gunzip(_ bytes: [UInt8], inputStep: Int = 1 << 20, outputStep: Int = 1 << 20, limit: Int64 = 1 << 30) throws -> [UInt8] {
-        let source = GzipDecompressor(SteppedSource(bytes, step: inputStep), limit: limit)
+        let source = GzipDecompressor(TrickleSource(bytes, chunk: inputStep), limit: limit)
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: outputStep)
         while true {
@@ -151,25 +151,5 @@ import Testing
                 while try buffer.withUnsafeMutableBytes({ try source.read(into: $0) }) > 0 {}
             }
         }
-    }
-}
-
-/// Hands out at most `step` bytes per read.
-final class SteppedSource: ByteSource {
-    private let bytes: [UInt8]
-    private let step: Int
-    private var offset = 0
-
-    init(_ bytes: [UInt8], step: Int) {
-        self.bytes = bytes
-        self.step = max(1, step)
-    }
-
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        let n = min(buffer.count, step, bytes.count - offset)
-        guard n > 0 else { return 0 }
-        bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + n)])) }
-        offset += n
-        return n
     }
 }

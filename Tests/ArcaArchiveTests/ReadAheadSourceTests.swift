@@ -1,4 +1,5 @@
 import ArcaCore
+import ArcaTestSupport
 import Synchronization
 import Testing
 @testable import ArcaArchive
@@ -17,7 +18,7 @@ import Testing
     @Test func sameBytesForAnyBufferAndReadSize() throws {
         let bytes = pseudoRandomBytes(1_000_003)
         for (bufferSize, depth, step, inputStep) in [(1, 1, 1, 1 << 20), (4096, 2, 100_000, 13), (256 * 1024, 4, 7, 4096), (3, 5, 65536, 1)] {
-            let source = ReadAheadSource(SteppedSource(bytes, step: inputStep), bufferSize: bufferSize, depth: depth)
+            let source = ReadAheadSource(TrickleSource(bytes, chunk: inputStep), bufferSize: bufferSize, depth: depth)
             #expect(try readAll(source, step: step) == bytes, "buffer \(bufferSize), depth \(depth), reads of \(step)")
             // The end stays the end.
             var one: UInt8 = 0

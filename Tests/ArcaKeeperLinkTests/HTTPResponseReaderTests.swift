@@ -1,4 +1,5 @@
 import ArcaCore
+import ArcaTestSupport
 @testable import ArcaKeeperLink
 import Testing
 
@@ -113,25 +114,5 @@ import Testing
         #expect(code(String(repeating: "HTTP/1.1 100 Continue\r\n\r\n", count: 10) + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") == .invalidFormat)
         // An endless header line without a newline stops at the limit, not at memory exhaustion.
         #expect(code("HTTP/1.1 200 OK\r\nX: " + String(repeating: "y", count: 100_000)) == .limitExceeded)
-    }
-}
-
-/// Serves bytes in pieces of at most `chunk` bytes (a network that splits anywhere).
-final class TrickleSource: ByteSource {
-    private let bytes: [UInt8]
-    private let chunk: Int
-    private var offset = 0
-
-    init(_ bytes: [UInt8], chunk: Int) {
-        self.bytes = bytes
-        self.chunk = chunk
-    }
-
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        let count = min(buffer.count, chunk, bytes.count - offset)
-        guard count > 0 else { return 0 }
-        bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
-        offset += count
-        return count
     }
 }
