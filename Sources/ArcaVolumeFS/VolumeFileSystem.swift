@@ -127,11 +127,17 @@ public final class VolumeFileSystem: WritableFileSystemOperations {
         }
     }
 
+    /// Volumes keep no extended attributes. `ENOSYS` (not `ENODATA`) makes the kernel stop asking
+    /// for the whole mount: otherwise every write(2) costs a `security.capability` lookup round
+    /// trip (the kernel's check for privileges to drop), which halved random 4 KiB write speed.
+    /// Callers then get `EOPNOTSUPP`, as on any file system without extended attributes.
     public func extendedAttribute(inode: UInt64, name: UnsafeRawBufferPointer) throws -> [UInt8] {
-        throw FUSEError.noAttribute
+        throw FUSEError.notSupported
     }
 
-    public func extendedAttributeNames(inode: UInt64) throws -> [[UInt8]] { [] }
+    public func extendedAttributeNames(inode: UInt64) throws -> [[UInt8]] {
+        throw FUSEError.notSupported
+    }
 
     public func statistics() throws -> FileSystemStatistics {
         try run("statfs") {
