@@ -185,43 +185,115 @@ extension Volume {
     /// Past `dirtyLimit` dirty bytes, the call writes them out as a segment, with the lock
     /// released while sealing and writing (other writes go on; a write-out already running is
     /// waited for first: back pressure).
+    ///
+    /// A write that covers only part of a chunk needs the chunk's old plaintext. When that is not
+    /// in memory, it is fetched and opened with the lock released (the kernel's writeback sends
+    /// its requests from several threads: under the lock, their reads and decryptions ran one at
+    /// a time), then the write is applied under the lock; a chunk that changed meanwhile (written,
+    /// written out, truncated) is taken from where it is now instead (`plaintext(of:index:fetched:)`).
     public func write(inode: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws -> Int {
-        let full = try lock.withLock { _ in
-            var node = try fileNode(inode)
+        var fetched: [UInt64: FetchedChunk] = [:]
+        var fileId: [UInt8] = []
+        var full = try lock.withLock { _ -> Bool? in
+            let node = try fileNode(inode)
             let end = offset + UInt64(bytes.count)
             guard offset <= Self.maximumFileSize, end <= Self.maximumFileSize else { throw POSIXFailure(EFBIG) }
-            var position = offset
-            while position < end {
-                let index = position / UInt64(chunkSize)
-                let base = index * UInt64(chunkSize)
-                let within = Int(position - base)
-                let count = Int(min(end, base + UInt64(chunkSize)) - position)
-                // A chunk overwritten from its start to (at least) the old end needs no read.
-                let oldLength = min(UInt64(chunkSize), node.size > base ? node.size - base : 0)
-                let source = UnsafeRawBufferPointer(rebasing: bytes[Int(position - offset)..<Int(position - offset) + count])
-                var chunk: [UInt8]
-                let before: Int
-                if within == 0 && UInt64(count) >= oldLength {
-                    before = dirty[inode]?[index]?.count ?? 0
-                    chunk = Array(source)  // one copy, no zero fill
-                } else {
-                    chunk = try plaintext(of: node, index: index)
-                    before = chunk.count
-                    if chunk.count < within + count { chunk.append(contentsOf: repeatElement(0, count: within + count - chunk.count)) }
-                    chunk.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[within..<within + count]).copyMemory(from: source) }
-                }
-                if dirty[inode]?[index] == nil { dirtyBytes += chunk.count } else { dirtyBytes += chunk.count - before }
-                dirty[inode, default: [:]][index] = chunk
-                position += UInt64(count)
+            let fetches = try fetchPlan(node, offset: offset, end: end)
+            guard fetches.isEmpty else {
+                fetched = try beginFetches(fetches)
+                fileId = node.fileId
+                return nil
             }
-            node.size = max(node.size, end)
-            (node.modificationSeconds, node.modificationNanoseconds) = now()
-            store(node)
-            changed = true
-            return dirtyBytes > Self.dirtyLimit
+            return try applyWrite(inode: inode, offset: offset, bytes: bytes, fetched: [:])
         }
-        if full { try flushLock.withLock { _ in try writeOutUnlocked(onlyAboveLimit: true) } }
+        if full == nil {
+            do {
+                for (index, chunk) in fetched {
+                    let sealed = try HostDirectory.readRange(chunk.descriptor, offset: chunk.reference.offset, count: chunk.reference.sealedSize,
+                                                             what: "\(host.path)/segments/\(ChunkReference.segmentName(chunk.reference.segment))")
+                    fetched[index]!.plaintext = try cipher.open(sealed[...], key: chunk.key, reference: chunk.reference, fileId: fileId, index: index)
+                }
+            } catch {
+                lock.withLock { _ in for _ in fetched { host.endLockFreeRead() } }
+                throw error
+            }
+            full = try lock.withLock { _ in
+                for _ in fetched { host.endLockFreeRead() }
+                return try applyWrite(inode: inode, offset: offset, bytes: bytes, fetched: fetched)
+            }
+        }
+        if full == true { try flushLock.withLock { _ in try writeOutUnlocked(onlyAboveLimit: true) } }
         return bytes.count
+    }
+
+    /// The chunks a write of `offset ..< end` covers only in part whose old plaintext is on disk
+    /// only (not dirty, in flight, cached, or a hole), lock held.
+    private func fetchPlan(_ node: Node, offset: UInt64, end: UInt64) throws -> [(index: UInt64, reference: ChunkReference)] {
+        var fetches: [(index: UInt64, reference: ChunkReference)] = []
+        var position = offset
+        while position < end {
+            let index = position / UInt64(chunkSize)
+            let base = index * UInt64(chunkSize)
+            let next = min(end, base + UInt64(chunkSize))
+            let oldLength = min(UInt64(chunkSize), node.size > base ? node.size - base : 0)
+            if !(position == base && next - position >= oldLength), dirty[node.inode]?[index] == nil,
+               inFlight[node.inode]?[index] == nil, let reference = node.chunks[index], chunkCache[ChunkPlace(reference)] == nil {
+                fetches.append((index, reference))
+            }
+            position = next
+        }
+        return fetches
+    }
+
+    /// Takes a kept descriptor for each chunk to fetch without the lock (lock held); each is
+    /// released with `host.endLockFreeRead()`.
+    private func beginFetches(_ fetches: [(index: UInt64, reference: ChunkReference)]) throws -> [UInt64: FetchedChunk] {
+        var fetched: [UInt64: FetchedChunk] = [:]
+        do {
+            for (index, reference) in fetches {
+                let descriptor = try host.beginLockFreeRead("segments/" + ChunkReference.segmentName(reference.segment))
+                fetched[index] = FetchedChunk(reference: reference, key: key(for: reference.session), descriptor: descriptor)
+            }
+        } catch {
+            for _ in fetched { host.endLockFreeRead() }
+            throw error
+        }
+        return fetched
+    }
+
+    /// Applies a write (lock held); true when the dirty chunks passed `dirtyLimit`.
+    private func applyWrite(inode: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer, fetched: [UInt64: FetchedChunk]) throws -> Bool {
+        var node = try fileNode(inode)
+        let end = offset + UInt64(bytes.count)
+        var position = offset
+        while position < end {
+            let index = position / UInt64(chunkSize)
+            let base = index * UInt64(chunkSize)
+            let within = Int(position - base)
+            let count = Int(min(end, base + UInt64(chunkSize)) - position)
+            // A chunk overwritten from its start to (at least) the old end needs no read.
+            let oldLength = min(UInt64(chunkSize), node.size > base ? node.size - base : 0)
+            let source = UnsafeRawBufferPointer(rebasing: bytes[Int(position - offset)..<Int(position - offset) + count])
+            var chunk: [UInt8]
+            let before: Int
+            if within == 0 && UInt64(count) >= oldLength {
+                before = dirty[inode]?[index]?.count ?? 0
+                chunk = Array(source)  // one copy, no zero fill
+            } else {
+                chunk = try plaintext(of: node, index: index, fetched: fetched[index])
+                before = chunk.count
+                if chunk.count < within + count { chunk.append(contentsOf: repeatElement(0, count: within + count - chunk.count)) }
+                chunk.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[within..<within + count]).copyMemory(from: source) }
+            }
+            if dirty[inode]?[index] == nil { dirtyBytes += chunk.count } else { dirtyBytes += chunk.count - before }
+            dirty[inode, default: [:]][index] = chunk
+            position += UInt64(count)
+        }
+        node.size = max(node.size, end)
+        (node.modificationSeconds, node.modificationNanoseconds) = now()
+        store(node)
+        changed = true
+        return dirtyBytes > Self.dirtyLimit
     }
 
     /// chmod, chown, truncate, utimens.
@@ -393,11 +465,16 @@ extension Volume {
     }
 
     /// The plaintext of chunk `index`: dirty in memory, else read and opened, else (a hole) empty.
-    func plaintext(of node: Node, index: UInt64) throws -> [UInt8] {
+    /// `fetched`: the chunk as read without the lock, used if the chunk is still at that place.
+    func plaintext(of node: Node, index: UInt64, fetched: FetchedChunk? = nil) throws -> [UInt8] {
         if let chunk = dirty[node.inode]?[index] ?? inFlight[node.inode]?[index] { return chunk }
         guard let reference = node.chunks[index] else { return [] }
         let place = ChunkPlace(reference)
         if let cached = chunkCache[place] { return cached }
+        if let fetched, let plaintext = fetched.plaintext, ChunkPlace(fetched.reference) == place {
+            remember(place, plaintext)
+            return plaintext
+        }
         let sealed = try host.readRange("segments/" + ChunkReference.segmentName(reference.segment), offset: reference.offset,
                                         count: reference.sealedSize)
         let plaintext = try cipher.open(sealed[...], key: key(for: reference.session), reference: reference, fileId: node.fileId, index: index)
@@ -430,4 +507,13 @@ struct ReadPlan {
         self.fileId = fileId
         self.end = end
     }
+}
+
+/// A chunk a write fetches and opens without the lock: what it was when the lock was released.
+struct FetchedChunk {
+    let reference: ChunkReference
+    let key: SymmetricKey
+    /// The kept descriptor of its segment (`HostDirectory.beginLockFreeRead`).
+    let descriptor: Int32
+    var plaintext: [UInt8]?
 }

@@ -86,10 +86,22 @@ struct VolumeTree: Sendable, Equatable {
     /// A file's chunk entries by index, stored straight into the output (one zero-filled extension
     /// and fixed-offset stores instead of eight appends per chunk: the encoding of a large file's
     /// entries was 15% of the server's CPU in a random-write run, every commit re-encoding them).
+    ///
+    /// No sort of the entries: a file's chunks are nearly always dense (indices `0 ..< count`),
+    /// and then they are looked up by index; otherwise only the indices are sorted. Sorting the
+    /// (index, reference) pairs, each reference holding two arrays, was 10% of the server's CPU in
+    /// a random-write run (8,192 entries of a 128 MiB file at every commit).
     private static func encodeChunks(_ chunks: [UInt64: ChunkReference], into w: inout ByteWriter) {
-        let sorted = chunks.sorted { $0.key < $1.key }
+        let count = chunks.count
+        var dense = true
+        for index in chunks.keys where index >= UInt64(count) {
+            dense = false
+            break
+        }
+        // Dense: every index below `count` is present (the keys are distinct and all below it).
+        let order: [UInt64] = dense ? [] : chunks.keys.sorted()
         let start = w.bytes.count
-        w.bytes.append(contentsOf: repeatElement(0, count: sorted.count * chunkEntrySize))
+        w.bytes.append(contentsOf: repeatElement(0, count: count * chunkEntrySize))
         w.bytes.withUnsafeMutableBytes { out in
             var at = start
             func put<T: FixedWidthInteger>(_ value: T) {
@@ -106,7 +118,9 @@ struct VolumeTree: Sendable, Equatable {
                 }
                 at += 16
             }
-            for (index, chunk) in sorted {
+            for position in 0..<count {
+                let index = dense ? UInt64(position) : order[position]
+                guard let chunk = chunks[index] else { continue }  // unreachable: the index is a key
                 put(index)
                 put16(chunk.session)
                 put(chunk.counter)
