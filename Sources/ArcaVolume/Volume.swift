@@ -80,6 +80,9 @@ public final class Volume: @unchecked Sendable {
     /// Called during each write-out between taking the dirty chunks and sealing them, with the
     /// lock released; a throw simulates a failed write (tests only).
     var writeOutHook: (@Sendable () throws -> Void)?
+    /// Called by a partial-chunk write between fetching the old chunks and applying the write,
+    /// with the lock released (tests only: they change the chunks meanwhile).
+    var writeFetchHook: (@Sendable () throws -> Void)?
     /// Called after each commit step; a throw simulates a crash there (tests only).
     var commitHook: (@Sendable (CommitStep) throws -> Void)?
 

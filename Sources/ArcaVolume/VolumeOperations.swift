@@ -213,6 +213,7 @@ extension Volume {
                                                              what: "\(host.path)/segments/\(ChunkReference.segmentName(chunk.reference.segment))")
                     fetched[index]!.plaintext = try cipher.open(sealed[...], key: chunk.key, reference: chunk.reference, fileId: fileId, index: index)
                 }
+                try writeFetchHook?()
             } catch {
                 lock.withLock { _ in for _ in fetched { host.endLockFreeRead() } }
                 throw error
