@@ -204,7 +204,7 @@ extension Volume {
                 fileId = node.fileId
                 return nil
             }
-            return try applyWrite(inode: inode, offset: offset, bytes: bytes, fetched: [:])
+            return try applyWrite(to: node, offset: offset, bytes: bytes, fetched: [:])
         }
         if full == nil {
             do {
@@ -220,7 +220,7 @@ extension Volume {
             }
             full = try lock.withLock { _ in
                 for _ in fetched { host.endLockFreeRead() }
-                return try applyWrite(inode: inode, offset: offset, bytes: bytes, fetched: fetched)
+                return try applyWrite(to: try fileNode(inode), offset: offset, bytes: bytes, fetched: fetched)
             }
         }
         if full == true { try flushLock.withLock { _ in try writeOutUnlocked(onlyAboveLimit: true) } }
@@ -262,9 +262,11 @@ extension Volume {
         return fetched
     }
 
-    /// Applies a write (lock held); true when the dirty chunks passed `dirtyLimit`.
-    private func applyWrite(inode: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer, fetched: [UInt64: FetchedChunk]) throws -> Bool {
-        var node = try fileNode(inode)
+    /// Applies a write to `node`, the file as it is now (lock held); true when the dirty chunks
+    /// passed `dirtyLimit`.
+    private func applyWrite(to node: Node, offset: UInt64, bytes: UnsafeRawBufferPointer, fetched: [UInt64: FetchedChunk]) throws -> Bool {
+        var node = node
+        let inode = node.inode
         let end = offset + UInt64(bytes.count)
         var position = offset
         while position < end {
