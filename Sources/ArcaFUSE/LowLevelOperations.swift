@@ -172,9 +172,6 @@ private func configure(_ conn: UnsafeMutablePointer<fuse_conn_info>, _ options: 
     conn.pointee.want &= ~UInt32(FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_READDIRPLUS_AUTO)
     if options.maximumWrite > 0 { conn.pointee.max_write = options.maximumWrite }  // libfuse caps it to its buffer
     conn.pointee.time_gran = 1
-    if options.maximumRead > 0 { conn.pointee.max_read = options.maximumRead }  // must match the mount's max_read
-    if options.maximumBackground > 0 { conn.pointee.max_background = UInt32(options.maximumBackground) }
-    if options.congestionThreshold > 0 { conn.pointee.congestion_threshold = UInt32(options.congestionThreshold) }
 }
 
 func statBuffer(_ a: FileAttributes) -> stat {

@@ -25,17 +25,12 @@ public struct MountOptions: Sendable {
     public var writebackCache: Bool = false
     /// The largest write request in bytes (0: libfuse's default); libfuse caps it at 1 MiB.
     public var maximumWrite: UInt32 = 0
-    /// The largest read request in bytes (`max_read`; 0: as large as `maximumWrite` allows). Smaller
-    /// requests let the kernel's readahead keep several in flight, served on several threads.
-    public var maximumRead: UInt32 = 0
     /// The kernel's readahead window for this mount in bytes (0: the kernel's default, 128 KiB).
-    /// The FUSE protocol can only lower it, so a larger one is set through the mount's
-    /// `/sys/class/bdi` entry after mounting (root only; without it the default stays).
+    /// Read requests are as large as `maximumWrite` allows (libfuse derives `max_pages` from it),
+    /// so a window of several of them keeps several in flight. The FUSE protocol can only lower
+    /// the window, so a larger one is written to the mount's `/sys/class/bdi` entry at the first
+    /// open (root only; otherwise the default stays).
     public var readAhead: UInt32 = 0
-    /// Background (readahead and writeback) requests the kernel keeps in flight, and the count
-    /// at which it considers the connection congested (0: libfuse's defaults, 12 and 9).
-    public var maximumBackground: UInt16 = 0
-    public var congestionThreshold: UInt16 = 0
     /// Mount read-write (`rw`) for `WritableFileSystemOperations`; off (`ro`) by default.
     public var writable: Bool = false
     /// Worker threads kept waiting for requests (libfuse starts more when they are all busy).
@@ -50,7 +45,6 @@ public struct MountOptions: Sendable {
         if defaultPermissions { options.append("default_permissions") }
         options.append(allowSetuid ? "suid" : "nosuid")
         options.append(allowDevices ? "dev" : "nodev")
-        if maximumRead > 0 { options.append("max_read=\(maximumRead)") }
         return options.joined(separator: ",")
     }
 }

@@ -16,11 +16,12 @@ import Musl
 /// of it to a Dispatch worker made the request slower and the server's CPU higher than doing all
 /// of it on one thread; a waiting thread with a condition variable starts faster.
 final class ReadHelper: @unchecked Sendable {
-    // @unchecked: `offered` and `busy` are guarded by `mutex`; a job's own state is atomic.
+    // @unchecked: `offered` and `started` are guarded by `mutex`; a job's own state is atomic.
     static let shared = ReadHelper()
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var offered: Job?
     private var started = false
 
@@ -56,6 +57,8 @@ final class ReadHelper: @unchecked Sendable {
         pthread_mutex_init(mutex, nil)
         wake.initialize(to: pthread_cond_t())
         pthread_cond_init(wake, nil)
+        done.initialize(to: pthread_cond_t())
+        pthread_cond_init(done, nil)
     }
 
     /// Runs `body(i)` for every `i` in `0..<count`, on this thread and (if it is free) the
@@ -76,8 +79,11 @@ final class ReadHelper: @unchecked Sendable {
                 withdraw(job)
                 return
             }
-            // The helper took it: its share is at most the one piece it is running.
-            while !job.finished.load(ordering: .acquiring) { sched_yield() }
+            // The helper took it: its share is at most the one piece it is running. Sleep rather
+            // than spin: on a busy machine the helper may be waiting for this very core.
+            pthread_mutex_lock(mutex)
+            while !job.finished.load(ordering: .acquiring) { pthread_cond_wait(done, mutex) }
+            pthread_mutex_unlock(mutex)
         }
     }
 
@@ -122,7 +128,10 @@ final class ReadHelper: @unchecked Sendable {
             pthread_mutex_unlock(mutex)
             if job.state.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged {
                 job.work()
+                pthread_mutex_lock(mutex)
                 job.finished.store(true, ordering: .releasing)
+                pthread_cond_broadcast(done)
+                pthread_mutex_unlock(mutex)
             }
         }
     }
