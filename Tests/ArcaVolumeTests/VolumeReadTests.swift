@@ -1,5 +1,7 @@
 import ArcaCore
+import ArcaFUSE
 import ArcaTestSupport
+import Foundation
 import Synchronization
 import Testing
 @testable import ArcaVolume
@@ -108,5 +110,36 @@ import Testing
             }
         }
         #expect(total.load(ordering: .relaxed) == 6 * 200)
+    }
+}
+
+/// Reads through the mount: the readahead window the server sets, and the replies it sends from
+/// the opened chunks (`fuse_reply_iov`) for sequential and unaligned reads of a cold file.
+@Suite(.serialized) struct VolumeMountReadTests {
+    @Test func coldSequentialAndUnalignedReadsThroughTheMountMatchTheContent() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            var random = TestRandom(seed: 17)
+            let content = random.bytes(3 << 20 | 12_345)
+            var server = try VolumeServer(directory: dir)
+            try Posix.writeFile(server.mountpoint + "/file", content, sync: true)
+            server.stop()
+            server = try VolumeServer(directory: dir)  // a cold page cache, every chunk sealed
+            defer { server.stop() }
+            let path = server.mountpoint + "/file"
+            #expect(try Posix.readFile(path) == content)
+            let connection = try FUSEConnection.find(mountpoint: server.mountpoint)
+            let setting = try FileSystem.readFile("/sys/class/bdi/\(connection.id >> 20):\(connection.id & 0xfffff)/read_ahead_kb", limit: 64)
+            #expect(String(decoding: setting, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "4096")
+            let fd = open(path, O_RDONLY)
+            try Posix.check(fd)
+            defer { close(fd) }
+            _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)  // cold again: these reads reach the server
+            for (offset, count) in [(1_000_001, 300_000), (5, 1), (16_383, 2), (3 << 20, 20_000), (0, 1 << 20)] {
+                var buffer = [UInt8](repeating: 0, count: count)
+                let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+                #expect(n == min(count, content.count - offset), "pread of \(count) at \(offset)")
+                #expect(Array(buffer[..<max(n, 0)]) == Array(content[offset..<offset + max(n, 0)]), "pread of \(count) at \(offset)")
+            }
+        }
     }
 }
