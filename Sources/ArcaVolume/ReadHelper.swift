@@ -6,15 +6,16 @@ import Glibc
 import Musl
 #endif
 
-/// One long-lived thread that helps a read open its chunks: the reading thread offers its work
-/// (numbered pieces), then works on it itself; both take pieces from one counter, so a helper that
-/// wakes late, or is busy with another read, costs the reader nothing but the offer. A reader
+/// One long-lived thread that helps a read open its chunks when it is the only read in progress:
+/// the reading thread offers its work (numbered pieces), then works on it itself; both take pieces
+/// from one counter, so a helper that wakes late costs the reader nothing but the offer. A reader
 /// returns only after the helper has finished (or never started) its share, so the work may use
 /// the reader's stack and buffers.
 ///
-/// Why not `Parallel.map` (Dispatch): measured on a 256 KiB read request (16 chunks), handing half
-/// of it to a Dispatch worker made the request slower and the server's CPU higher than doing all
-/// of it on one thread; a waiting thread with a condition variable starts faster.
+/// Measured (docs/BENCHMARKS.md, round 3): handing half of a 256 KiB request to a Dispatch worker
+/// (`Parallel.map`) made it slower (688 vs 794 MB/s, server CPU 160 vs 131 ms per 128 MiB); this
+/// helper was neutral on a shared machine, where the 4 MiB readahead keeps several requests in
+/// flight anyway; it is for the one-request-at-a-time case (small readahead, a single large read).
 final class ReadHelper: @unchecked Sendable {
     // @unchecked: `offered` and `started` are guarded by `mutex`; a job's own state is atomic.
     static let shared = ReadHelper()
@@ -23,6 +24,8 @@ final class ReadHelper: @unchecked Sendable {
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var offered: Job?
+    /// Reads in `run` now.
+    private let readers = Atomic<Int>(0)
     private var started = false
 
     /// One offered piece of work. `state`: 0 offered, 1 taken by the helper, 2 withdrawn by the
@@ -64,8 +67,13 @@ final class ReadHelper: @unchecked Sendable {
     /// Runs `body(i)` for every `i` in `0..<count`, on this thread and (if it is free) the
     /// helper. `body` must be safe to call concurrently for different indexes.
     func run(_ count: Int, _ body: (Int) -> Void) {
-        guard count > 1 else {
-            if count == 1 { body(0) }
+        // Only a read with no other in progress is shared: several at once (the kernel's
+        // readahead keeps a few 1 MiB requests in flight) already keep the cores busy, and
+        // handing work over would only add wake-ups.
+        let others = readers.add(1, ordering: .relaxed).oldValue
+        defer { readers.subtract(1, ordering: .relaxed) }
+        guard count > 1, others == 0 else {
+            for index in 0..<count { body(index) }
             return
         }
         withoutActuallyEscaping(body) { body in

@@ -50,7 +50,7 @@ import Testing
         }
     }
 
-    @Test func concurrentLargeReadsShareTheHelperAndStayCorrect() async throws {
+    @Test func concurrentLargeReadsStayCorrect() async throws {
         try await VolumeFixture.with { fixture in
             let (inode, content) = try populate(fixture)
             let volume = try fixture.open()
