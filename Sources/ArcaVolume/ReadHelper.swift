@@ -6,11 +6,11 @@ import Glibc
 import Musl
 #endif
 
-/// One long-lived thread that helps a read open its chunks when it is the only read in progress:
-/// the reading thread offers its work (numbered pieces), then works on it itself; both take pieces
-/// from one counter, so a helper that wakes late costs the reader nothing but the offer. A reader
-/// returns only after the helper has finished (or never started) its share, so the work may use
-/// the reader's stack and buffers.
+/// One long-lived thread that helps a read open its chunks when no other read of several batches
+/// is in progress: the reading thread offers its work (numbered pieces), then works on it itself;
+/// both take pieces from one counter, so a helper that wakes late costs the reader nothing but
+/// the offer. A reader returns only after the helper has finished (or never started) its share,
+/// so the work may use the reader's stack and buffers.
 ///
 /// Measured (docs/BENCHMARKS.md, round 3): handing half of a 256 KiB request to a Dispatch worker
 /// (`Parallel.map`) made it slower (688 vs 794 MB/s, server CPU 160 vs 131 ms per 128 MiB); this
@@ -67,7 +67,7 @@ final class ReadHelper: @unchecked Sendable {
     /// Runs `body(i)` for every `i` in `0..<count`, on this thread and (if it is free) the
     /// helper. `body` must be safe to call concurrently for different indexes.
     func run(_ count: Int, _ body: (Int) -> Void) {
-        // Only a read with no other in progress is shared: several at once (the kernel's
+        // Only a read with no other here is shared: several at once (the kernel's
         // readahead keeps a few 1 MiB requests in flight) already keep the cores busy, and
         // handing work over would only add wake-ups.
         let others = readers.add(1, ordering: .relaxed).oldValue

@@ -11,9 +11,8 @@ import Musl
 
 /// `Volume.read`: the lock is held only to plan the read; fetching and opening run outside it.
 extension Volume {
-    /// Sealed bytes fetched with one `pread` and opened on one thread: a request of several such
-    /// batches (a sequential reader's requests are 256 KiB to 1 MiB) shares them with the read
-    /// helper thread.
+    /// Sealed bytes fetched with one `pread` and opened one after another: the unit a read shares
+    /// with the read helper thread (a sequential reader's requests are 1 MiB: 16 batches).
     static let readBatchBytes = 64 << 10
 
     /// Reads up to `buffer.count` bytes at `offset`; returns the count (short only at the end).
@@ -37,8 +36,8 @@ extension Volume {
     /// read ends, so a commit that removes the segment meanwhile cannot take the bytes away;
     /// places are never rewritten). Outside the lock, runs of chunks that lie back to back in one
     /// segment (a sequentially written file) are fetched with one `pread` each, and every chunk is
-    /// opened (authenticated) before `body` sees a byte of the read; a request of several runs is
-    /// shared with the read helper thread, since the kernel keeps few read requests in flight.
+    /// opened (authenticated) before `body` sees a byte of the read; when no other read is in
+    /// progress, the batches are shared with the read helper thread (`ReadHelper`).
     public func read<Result>(inode: UInt64, offset: UInt64, count: Int,
                              _ body: ([UnsafeRawBufferPointer]) throws -> Result) throws -> Result {
         let plan = try lock.withLock { _ in try readPlan(inode: inode, offset: offset, count: count) }
@@ -93,8 +92,8 @@ extension Volume {
     }
 
     /// Fetches and opens the sealed pieces (in file order) into `opened`, in batches: runs of
-    /// pieces that lie back to back in one segment (one `pread` each), cut at `readBatchBytes`;
-    /// several batches are shared with the read helper thread. Throws the first batch's error.
+    /// pieces that lie back to back in one segment (one `pread` each), cut at `readBatchBytes`,
+    /// possibly shared with the read helper thread. Throws the first failing batch's error.
     private func fetch(_ pieces: [SealedPiece], plan: ReadPlan, into opened: UnsafeMutableBufferPointer<Data?>) throws {
         var batches: [Range<Int>] = []
         var start = 0
@@ -103,7 +102,7 @@ extension Volume {
             var end = start + 1
             var size = first.sealedSize
             while end < pieces.count, size < Self.readBatchBytes, pieces[end].reference.segment == first.segment,
-                  pieces[end].reference.offset == first.offset + UInt64(size) {
+                  pieces[end].reference.offset >= first.offset, pieces[end].reference.offset - first.offset == UInt64(size) {
                 size += pieces[end].reference.sealedSize
                 end += 1
             }
