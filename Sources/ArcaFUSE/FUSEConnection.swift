@@ -49,6 +49,19 @@ public struct FUSEConnection: Sendable, Hashable {
         guard Glibc.write(fd, "1", 1) == 1 else { throw systemError("write", path) }
     }
 
+    /// Sets the kernel's readahead window of the mount (its `/sys/class/bdi/MAJOR:MINOR` entry)
+    /// to `bytes`, rounded down to KiB. Best effort: without root or sysfs the window stays as it
+    /// was (a performance setting, never a failure of the mount); returns whether it was set.
+    @discardableResult
+    public func setReadAhead(bytes: UInt32) -> Bool {
+        let path = "/sys/class/bdi/\(id >> 20):\(id & 0xfffff)/read_ahead_kb"
+        let fd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let value = Array(String(bytes / 1024).utf8)
+        return value.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == value.count
+    }
+
     /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
     private static func unescape(_ field: ArraySlice<UInt8>) -> [UInt8] {
         var out: [UInt8] = []

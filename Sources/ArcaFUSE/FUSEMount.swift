@@ -77,6 +77,7 @@ public final class FUSEMount: Sendable {
             fuse_session_destroy(created)
             throw error
         }
+        context.pendingReadAhead.withLock { $0 = connection }
         let mount = FUSEMount(mountpoint: path, connection: connection, session: SessionPointer(raw: created), context: context)
         try mount.startLoop()
         return mount

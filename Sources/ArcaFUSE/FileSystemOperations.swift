@@ -81,6 +81,10 @@ public protocol FileSystemOperations: AnyObject, Sendable {
     func open(inode: UInt64, flags: Int32) throws -> UInt64
     /// Reads up to `buffer.count` bytes at `offset`; returns how many (fewer only at the end).
     func read(inode: UInt64, handle: UInt64, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    /// Reads up to `size` bytes at `offset` and calls `reply` once with them as pieces of memory
+    /// in order (valid only during the call), which the reply sends without gathering them into
+    /// one buffer. The default reads into one buffer with `read(inode:handle:offset:into:)`.
+    func read(inode: UInt64, handle: UInt64, offset: UInt64, size: Int, reply: ([UnsafeRawBufferPointer]) -> Void) throws
     func release(inode: UInt64, handle: UInt64)
     /// Checks that `inode` is a directory that may be listed.
     func openDirectory(inode: UInt64) throws
@@ -90,6 +94,15 @@ public protocol FileSystemOperations: AnyObject, Sendable {
     func extendedAttribute(inode: UInt64, name: UnsafeRawBufferPointer) throws -> [UInt8]
     func extendedAttributeNames(inode: UInt64) throws -> [[UInt8]]
     func statistics() throws -> FileSystemStatistics
+}
+
+extension FileSystemOperations {
+    public func read(inode: UInt64, handle: UInt64, offset: UInt64, size: Int, reply: ([UnsafeRawBufferPointer]) -> Void) throws {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
+        defer { buffer.deallocate() }
+        let count = try read(inode: inode, handle: handle, offset: offset, into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<size]))
+        reply([UnsafeRawBufferPointer(rebasing: buffer[..<count])])
+    }
 }
 
 extension FileAttributes {

@@ -1,4 +1,5 @@
 import CFuse
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -11,9 +12,20 @@ import Musl
 final class SessionContext: Sendable {
     let operations: any FileSystemOperations
     let options: MountOptions
+    /// The mount's connection, set before the loop serves any request; taken (nil) once the
+    /// readahead window is set.
+    let pendingReadAhead = Mutex<FUSEConnection?>(nil)
+
     init(operations: any FileSystemOperations, options: MountOptions) {
         self.operations = operations
         self.options = options
+    }
+
+    /// Sets `options.readAhead` once, at the first open: only after the kernel has processed the
+    /// INIT reply (which caps the window at 128 KiB) does a larger value stick.
+    func applyReadAhead() {
+        guard options.readAhead > 0, let connection = pendingReadAhead.withLock({ $0.take() }) else { return }
+        connection.setReadAhead(bytes: options.readAhead)
     }
 }
 
@@ -57,6 +69,7 @@ enum LowLevelOperations {
         ops.open = { req, inode, info in
             guard let info else { return reply(req, FUSEError.invalid) }
             let context = sessionContext(req)
+            context.applyReadAhead()
             do {
                 info.pointee.fh = try context.operations.open(inode: UInt64(inode), flags: info.pointee.flags)
                 arca_fuse_set_keep_cache(info, context.options.keepCache ? 1 : 0)
@@ -67,13 +80,15 @@ enum LowLevelOperations {
         }
         ops.read = { req, inode, size, offset, info in
             guard let info, offset >= 0 else { return reply(req, FUSEError.invalid) }
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
-            defer { buffer.deallocate() }
             do {
-                let count = try sessionContext(req).operations.read(
-                    inode: UInt64(inode), handle: info.pointee.fh, offset: UInt64(offset),
-                    into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<size]))
-                fuse_reply_buf(req, buffer.baseAddress, count)
+                try sessionContext(req).operations.read(inode: UInt64(inode), handle: info.pointee.fh, offset: UInt64(offset), size: size) { pieces in
+                    withUnsafeTemporaryAllocation(of: iovec.self, capacity: max(pieces.count, 1)) { vector in
+                        for (index, piece) in pieces.enumerated() {
+                            vector[index] = iovec(iov_base: UnsafeMutableRawPointer(mutating: piece.baseAddress), iov_len: piece.count)
+                        }
+                        _ = fuse_reply_iov(req, vector.baseAddress, Int32(pieces.count))
+                    }
+                }
             } catch { reply(req, error) }
         }
         ops.release = { req, inode, info in

@@ -25,6 +25,12 @@ public struct MountOptions: Sendable {
     public var writebackCache: Bool = false
     /// The largest write request in bytes (0: libfuse's default); libfuse caps it at 1 MiB.
     public var maximumWrite: UInt32 = 0
+    /// The kernel's readahead window for this mount in bytes (0: the kernel's default, 128 KiB).
+    /// Read requests are as large as `maximumWrite` allows (libfuse derives `max_pages` from it),
+    /// so a window of several of them keeps several in flight. The FUSE protocol can only lower
+    /// the window, so a larger one is written to the mount's `/sys/class/bdi` entry at the first
+    /// open (root only; otherwise the default stays).
+    public var readAhead: UInt32 = 0
     /// Mount read-write (`rw`) for `WritableFileSystemOperations`; off (`ro`) by default.
     public var writable: Bool = false
     /// Worker threads kept waiting for requests (libfuse starts more when they are all busy).

@@ -209,10 +209,11 @@ final class HostDirectory {
         if lockFreeReads > 0 { deferredCloses.append(file) } else { Glibc.close(file) }
     }
 
-    /// Exactly `count` bytes of the open file `file` from `offset` (see `readRange`).
-    static func readRange(_ file: Int32, offset: UInt64, count: Int, what: String) throws -> [UInt8] {
+    /// Exactly `count` bytes of the open file `file` from `offset` (see `readRange`); `what` (the
+    /// file, for messages) is only built on failure.
+    static func readRange(_ file: Int32, offset: UInt64, count: Int, what: @autoclosure () -> String) throws -> [UInt8] {
         guard offset <= UInt64(Int64.max) - UInt64(count) else {
-            throw ArcaError(.integrity, "\(what): offset \(offset) is out of range")
+            throw ArcaError(.integrity, "\(what()): offset \(offset) is out of range")
         }
         var failure: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, done in
@@ -228,9 +229,9 @@ final class HostDirectory {
                 done += n
             }
         }
-        if failure != 0 { throw Self.failure("read", what, failure) }
+        if failure != 0 { throw Self.failure("read", what(), failure) }
         guard bytes.count == count else {
-            throw ArcaError(.integrity, "\(what) ends before byte \(offset + UInt64(count)) (truncated)")
+            throw ArcaError(.integrity, "\(what()) ends before byte \(offset + UInt64(count)) (truncated)")
         }
         return bytes
     }

@@ -105,82 +105,6 @@ extension Volume {
         }
     }
 
-    /// Reads up to `buffer.count` bytes at `offset`; returns the count (short only at the end).
-    ///
-    /// Under the lock it only finds what each chunk is: plaintext at hand (dirty, cached, a hole)
-    /// or a sealed chunk to fetch, with the kept descriptor of its segment (not closed before the
-    /// read ends, so a commit that removes the segment meanwhile cannot take the bytes away;
-    /// places are never rewritten).
-    /// Fetching and opening run outside the lock, so concurrent reads (the kernel's readahead)
-    /// use several cores.
-    public func read(inode: UInt64, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        let plan = try lock.withLock { _ in try readPlan(inode: inode, offset: offset, count: buffer.count) }
-        defer {
-            if !plan.descriptors.isEmpty {
-                lock.withLock { _ in for _ in plan.descriptors { host.endLockFreeRead() } }
-            }
-        }
-        guard plan.end > offset else { return 0 }
-        var position = offset
-        for part in plan.parts {
-            let base = part.index * UInt64(chunkSize)
-            let within = Int(position - base)
-            let count = Int(min(plan.end, base + UInt64(chunkSize)) - position)
-            let target = UnsafeMutableRawBufferPointer(rebasing: buffer[Int(position - offset)..<Int(position - offset) + count])
-            // Copies bytes `within ..< within + count` of a chunk's plaintext into `target`.
-            func copy(_ chunk: UnsafeRawBufferPointer) {
-                let available = within < chunk.count ? min(count, chunk.count - within) : 0
-                if available > 0 { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: chunk[within..<within + available])) }
-                if available < count {  // a hole or the zero-filled tail of a short chunk
-                    UnsafeMutableRawBufferPointer(rebasing: target[available...]).initializeMemory(as: UInt8.self, repeating: 0)
-                }
-            }
-            switch part.source {
-            case .plaintext(let bytes):
-                bytes.withUnsafeBytes { copy($0) }
-            case .sealed(let reference, let key):
-                // Not cached here: the kernel keeps the pages it read (FOPEN_KEEP_CACHE), so the
-                // same bytes do not come back; the write path caches what it reads.
-                let sealed = try HostDirectory.readRange(plan.descriptors[reference.segment]!, offset: reference.offset, count: reference.sealedSize,
-                                                         what: "\(host.path)/segments/\(ChunkReference.segmentName(reference.segment))")
-                try cipher.openData(sealed[...], key: key, reference: reference, fileId: plan.fileId, index: part.index).withUnsafeBytes { copy($0) }
-            }
-            position += UInt64(count)
-        }
-        return Int(plan.end - offset)
-    }
-
-    /// What `read` needs of each chunk in range (lock held).
-    private func readPlan(inode: UInt64, offset: UInt64, count: Int) throws -> ReadPlan {
-        let node = try fileNode(inode)
-        var plan = ReadPlan(fileId: node.fileId, end: min(node.size, offset + UInt64(count)))
-        guard offset < plan.end else { return plan }
-        do {
-            var index = offset / UInt64(chunkSize)
-            while index * UInt64(chunkSize) < plan.end {
-                if let chunk = dirty[inode]?[index] ?? inFlight[inode]?[index] {
-                    plan.parts.append((index, .plaintext(chunk)))
-                } else if let reference = node.chunks[index] {
-                    if let cached = chunkCache[ChunkPlace(reference)] {
-                        plan.parts.append((index, .plaintext(cached)))
-                    } else {
-                        if plan.descriptors[reference.segment] == nil {
-                            plan.descriptors[reference.segment] = try host.beginLockFreeRead("segments/" + ChunkReference.segmentName(reference.segment))
-                        }
-                        plan.parts.append((index, .sealed(reference, key(for: reference.session))))
-                    }
-                } else {
-                    plan.parts.append((index, .plaintext([])))
-                }
-                index += 1
-            }
-        } catch {
-            for _ in plan.descriptors { host.endLockFreeRead() }
-            throw error
-        }
-        return plan
-    }
-
     /// Writes `bytes` at `offset` (extending the file, zero-filled, as needed).
     /// Past `dirtyLimit` dirty bytes, the call writes them out as a segment, with the lock
     /// released while sealing and writing (other writes go on; a write-out already running is
@@ -436,7 +360,7 @@ extension Volume {
         return node
     }
 
-    private func fileNode(_ inode: UInt64) throws -> Node {
+    func fileNode(_ inode: UInt64) throws -> Node {
         let node = try node(inode)
         guard node.kind == .file else { throw POSIXFailure(node.kind == .directory ? EISDIR : EINVAL) }
         return node
@@ -491,24 +415,6 @@ extension Volume {
         if chunkCacheOrder.count >= Self.chunkCacheSize { chunkCache[chunkCacheOrder.removeFirst()] = nil }
         chunkCache[place] = plaintext
         chunkCacheOrder.append(place)
-    }
-}
-
-/// What `Volume.read` fetches outside the lock.
-struct ReadPlan {
-    enum Source {
-        case plaintext([UInt8])
-        case sealed(ChunkReference, SymmetricKey)
-    }
-    let fileId: [UInt8]
-    let end: UInt64
-    var parts: [(index: UInt64, source: Source)] = []
-    /// The kept descriptor of each segment to fetch from (`HostDirectory.beginLockFreeRead`).
-    var descriptors: [UInt64: Int32] = [:]
-
-    init(fileId: [UInt8], end: UInt64) {
-        self.fileId = fileId
-        self.end = end
     }
 }
 

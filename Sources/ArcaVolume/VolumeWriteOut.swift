@@ -63,6 +63,9 @@ extension Volume {
         dirty = dirty.filter { orphans[$0.key] != nil }  // unlinked-but-open files keep theirs in memory
         dirtyBytes = dirty.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.count } }
         guard !items.isEmpty else { return nil }
+        // File order (dictionaries iterate in no order): a file written sequentially lies back to
+        // back in its segment, and a sequential read fetches a run of its chunks with one pread.
+        items.sort { $0.inode != $1.inode ? $0.inode < $1.inode : $0.index < $1.index }
         if counter + UInt64(items.count) > ChunkCipher.sessionLimit {
             session = randomBytes(16)
             sessionKey = keys.chunkKey(session: session)
