@@ -31,6 +31,7 @@ public final class FUSEMount: Sendable {
         var stopped = false
         var loopResult: Int32 = 0
         var destroyed = false
+        var readAheadApplied = false
     }
 
     private init(mountpoint: String, connection: FUSEConnection, session: SessionPointer, context: SessionContext) {
@@ -77,9 +78,16 @@ public final class FUSEMount: Sendable {
             fuse_session_destroy(created)
             throw error
         }
-        context.pendingReadAhead.withLock { $0 = connection }
         let mount = FUSEMount(mountpoint: path, connection: connection, session: SessionPointer(raw: created), context: context)
         try mount.startLoop()
+        if options.readAhead > 0 {
+            // The kernel holds every request until it has processed the INIT reply, and statfs
+            // always asks: once it returns, a larger window sticks.
+            var stats = statvfs()
+            if statvfs(path, &stats) == 0, connection.setReadAhead(bytes: options.readAhead, sysfs: options.sysfsDirectory) {
+                mount.state.withLock { $0.readAheadApplied = true }
+            }
+        }
         return mount
     }
 
@@ -110,6 +118,9 @@ public final class FUSEMount: Sendable {
             $0.loopResult = result
         }
     }
+
+    /// Whether `MountOptions.readAhead` was set (false without it, or without a writable sysfs).
+    public var readAheadApplied: Bool { state.withLock { $0.readAheadApplied } }
 
     /// True once the serving loop has ended (unmounted or aborted).
     public var isStopped: Bool { state.withLock { $0.stopped } }

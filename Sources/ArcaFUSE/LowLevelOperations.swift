@@ -1,5 +1,4 @@
 import CFuse
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -12,20 +11,10 @@ import Musl
 final class SessionContext: Sendable {
     let operations: any FileSystemOperations
     let options: MountOptions
-    /// The mount's connection, set before the loop serves any request; taken (nil) once the
-    /// readahead window is set.
-    let pendingReadAhead = Mutex<FUSEConnection?>(nil)
 
     init(operations: any FileSystemOperations, options: MountOptions) {
         self.operations = operations
         self.options = options
-    }
-
-    /// Sets `options.readAhead` once, at the first open: only after the kernel has processed the
-    /// INIT reply (which caps the window at 128 KiB) does a larger value stick.
-    func applyReadAhead() {
-        guard options.readAhead > 0, let connection = pendingReadAhead.withLock({ $0.take() }) else { return }
-        connection.setReadAhead(bytes: options.readAhead)
     }
 }
 
@@ -69,7 +58,6 @@ enum LowLevelOperations {
         ops.open = { req, inode, info in
             guard let info else { return reply(req, FUSEError.invalid) }
             let context = sessionContext(req)
-            context.applyReadAhead()
             do {
                 info.pointee.fh = try context.operations.open(inode: UInt64(inode), flags: info.pointee.flags)
                 arca_fuse_set_keep_cache(info, context.options.keepCache ? 1 : 0)

@@ -56,37 +56,43 @@ public final class VolumeMounts: Sendable {
         // Resolved once, here: after the pivot a name lookup would read the protected root's files.
         let client = try KeeperHTTPSClient(address: try numeric(KeeperAddress(url: keeperURL)), pin: pin)
         do {
-            for rule in rules {
-                guard let released = release.volumes.first(where: { $0.name == rule.name }) else {
-                    throw ArcaError(.notFound, "the keeper released no key for volume \(rule.name) (at \(rule.path)); the session's service must list it under volumes")
+            // A volume mount's readahead window is written to sysfs, which is read-only here.
+            try Mounts.withWritableSysfs { sysfs in
+                for rule in rules {
+                    guard let released = release.volumes.first(where: { $0.name == rule.name }) else {
+                        throw ArcaError(.notFound, "the keeper released no key for volume \(rule.name) (at \(rule.path)); the session's service must list it under volumes")
+                    }
+                    guard let keyBytes = Hex.decode(released.key), keyBytes.count == 32 else {
+                        throw ArcaError(.invalidFormat, "the released key of volume \(rule.name) is not 64 hex digits")
+                    }
+                    let key = try MasterKey(bytes: keyBytes)
+                    let hostPath = (root.hasSuffix("/") ? String(root.dropLast()) : root) + VolumeHostLayout.containerPath(rule.name)
+                    guard isDirectory(hostPath) else {
+                        throw ArcaError(.notFound, "volume \(rule.name) has no host directory at \(VolumeHostLayout.containerPath(rule.name)); run with `arca run --volume \(rule.name):HOSTDIR`, or bind a host directory there (runc config.json \"mounts\", a Kubernetes volumeMount)")
+                    }
+                    let anchor = KeeperVolumeAnchor(client: client, session: release.session, volume: rule.name,
+                                                    anchorToken: released.anchorToken, leaseSeconds: leaseSeconds, log: log)
+                    let volume: Volume
+                    do {
+                        volume = try open(name: rule.name, hostPath: hostPath, key: key, anchor: anchor, identity: identity)
+                    } catch {
+                        try? anchor.releaseLease()
+                        throw error
+                    }
+                    let fileSystem = VolumeFileSystem(volume: volume, log: { log("arca-init: volume \(rule.name): \($0)") })
+                    let fuse: FUSEMount
+                    do {
+                        var options = VolumeFileSystem.mountOptions
+                        options.sysfsDirectory = sysfs
+                        fuse = try FUSEMount.mount(fileSystem, at: mountpoint + rule.path, options: options)
+                    } catch {
+                        try? volume.close()
+                        throw error
+                    }
+                    done.append(Mounted(name: rule.name, path: rule.path, volume: volume, mount: fuse))
+                    log("arca-init: volume \(rule.name) at \(rule.path), version \(volume.version)"
+                        + (fuse.readAheadApplied ? "" : " (readahead window left at the kernel's default: no writable sysfs)"))
                 }
-                guard let keyBytes = Hex.decode(released.key), keyBytes.count == 32 else {
-                    throw ArcaError(.invalidFormat, "the released key of volume \(rule.name) is not 64 hex digits")
-                }
-                let key = try MasterKey(bytes: keyBytes)
-                let hostPath = (root.hasSuffix("/") ? String(root.dropLast()) : root) + VolumeHostLayout.containerPath(rule.name)
-                guard isDirectory(hostPath) else {
-                    throw ArcaError(.notFound, "volume \(rule.name) has no host directory at \(VolumeHostLayout.containerPath(rule.name)); run with `arca run --volume \(rule.name):HOSTDIR`, or bind a host directory there (runc config.json \"mounts\", a Kubernetes volumeMount)")
-                }
-                let anchor = KeeperVolumeAnchor(client: client, session: release.session, volume: rule.name,
-                                                anchorToken: released.anchorToken, leaseSeconds: leaseSeconds, log: log)
-                let volume: Volume
-                do {
-                    volume = try open(name: rule.name, hostPath: hostPath, key: key, anchor: anchor, identity: identity)
-                } catch {
-                    try? anchor.releaseLease()
-                    throw error
-                }
-                let fileSystem = VolumeFileSystem(volume: volume, log: { log("arca-init: volume \(rule.name): \($0)") })
-                let fuse: FUSEMount
-                do {
-                    fuse = try FUSEMount.mount(fileSystem, at: mountpoint + rule.path, options: VolumeFileSystem.mountOptions)
-                } catch {
-                    try? volume.close()
-                    throw error
-                }
-                done.append(Mounted(name: rule.name, path: rule.path, volume: volume, mount: fuse))
-                log("arca-init: volume \(rule.name) at \(rule.path), version \(volume.version)")
             }
         } catch {
             VolumeMounts(mounted: done, log: log).stop()

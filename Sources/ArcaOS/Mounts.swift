@@ -37,6 +37,30 @@ public enum Mounts {
         guard chdir("/") == 0 else { throw ioError("enter", "/", Errno(rawValue: errno)) }
     }
 
+    /// Runs `body` with `/sys` writable if it can be made so, and read-only again after it; only
+    /// arca-init runs meanwhile. A container's `/sys` is a read-only mount, and in its own network
+    /// namespace its superblock is read-only too (so a second sysfs mount fails with EBUSY): the
+    /// superblock is made writable only if it was read-only, never the host's. Without
+    /// CAP_SYS_ADMIN `body` gets the read-only one. The runtime writes its FUSE mounts' readahead
+    /// windows there, a performance setting: only failing to make `/sys` read-only again throws.
+    public static func withWritableSysfs<T>(_ body: (String) throws -> T) throws -> T {
+        func writable() -> Bool { access("/sys/class/bdi", W_OK) == 0 }
+        if writable() { return try body("/sys") }
+        let flags = UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC)
+        let readOnly = UInt(MS_REMOUNT) | UInt(MS_RDONLY) | flags
+        guard mount(nil, "/sys", nil, UInt(MS_REMOUNT) | UInt(MS_BIND) | flags, nil) == 0 else { return try body("/sys") }
+        var superblock = false
+        if !writable() {
+            superblock = mount(nil, "/sys", nil, UInt(MS_REMOUNT) | flags, nil) == 0
+        }
+        let result = Result { try body("/sys") }
+        guard !superblock || mount(nil, "/sys", nil, readOnly, nil) == 0,
+              mount(nil, "/sys", nil, readOnly | UInt(MS_BIND), nil) == 0 else {
+            throw ioError("make read-only again", "/sys", Errno(rawValue: errno))
+        }
+        return try result.get()
+    }
+
     /// Turns mount propagation off below `/` so mounts made here never leak to the host.
     public static func makePrivate() throws {
         guard mount(nil, "/", nil, UInt(MS_REC) | UInt(MS_PRIVATE), nil) == 0 else {

@@ -41,7 +41,20 @@ import Testing
                 os.close(fd)
 
         command = sys.argv[1]
-        if command == "write":
+        if command == "readahead":
+            # The kernel's readahead window of the /data mount, from inside the container.
+            for line in open("/proc/self/mountinfo"):
+                fields = line.split()
+                if fields[4] == "/data":
+                    device = fields[2]
+            path = "/sys/class/bdi/%s/read_ahead_kb" % device
+            print("READAHEAD-KB %s" % open(path).read().strip(), flush=True)
+            try:
+                open(path, "w").close()
+                print("SYSFS-WRITABLE", flush=True)
+            except OSError as error:
+                print("SYSFS-%s" % errno.errorcode.get(error.errno, error.errno), flush=True)
+        elif command == "write":
             write(sys.argv[3], (sys.argv[2] + "\\n").encode())
             print("WROTE " + sys.argv[3], flush=True)
         elif command == "read":
@@ -217,6 +230,14 @@ import Testing
             let read = try setup.run(["read", "note"], hostDirectory: host)
             #expect(read.status == 0, "\(read.log)")
             #expect(read.log.contains("READ note: \(secret)-two"), "\(read.log)")
+            // arca-init set the volume's 4 MiB readahead window although the container's /sys is
+            // read-only, left it read-only for the service, and the host's writable (the service
+            // shares the host's network namespace here, so its sysfs superblock is the host's).
+            let readAhead = try setup.run(["readahead"], hostDirectory: host)
+            #expect(readAhead.log.contains("READAHEAD-KB 4096"), "\(readAhead.log)")
+            #expect(!readAhead.log.contains("readahead window left"), "\(readAhead.log)")
+            #expect(readAhead.log.contains("SYSFS-EROFS"), "the service's /sys stays read-only: \(readAhead.log)")
+            #expect(access("/sys/class/bdi", W_OK) == 0, "the host's /sys stays writable")
 
             // The host swaps in the older copy: refused, naming both versions; the service never runs.
             try FileSystem.removeTree(host)
