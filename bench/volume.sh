@@ -4,7 +4,8 @@
 # create/stat/delete workload, on an arca volume (served by arca-volume-test-server over FUSE,
 # with the file-backed anchor) vs gocryptfs vs the native directory, in the same run.
 #   bench/volume.sh [RUNS]      (5 runs, SIZE=128m by default; ARCA_VOLUME_SERVER overrides the
-#   server, which is built in release mode when missing; ARCA_VOLUME_CHUNK_SIZE the volume's chunk size)
+#   server, which is built in release mode when missing; ARCA_VOLUME_CHUNK_SIZE the volume's chunk size;
+#   BENCH_RAW=FILE keeps every run's numbers). The targets run in a rotating order.
 # Prints a Markdown table of medians (MB/s, or operations/s for small files) and arca/gocryptfs.
 # Needs fio and gocryptfs (ARCA_BENCH_DEPS=1 scripts/install-deps.sh) and root (FUSE mounts).
 set -euo pipefail
@@ -66,8 +67,12 @@ PY
 
 results=$work/results
 : > "$results"
+targets=(native gocryptfs arca)
 for run in $(seq 1 "$RUNS"); do
-  for target in native gocryptfs arca; do
+  # A rotating order: no target always runs right after the same other one (whose deletions and
+  # writeback are still settling on the host disk).
+  for k in 0 1 2; do
+    target=${targets[$(( (run + k) % 3 ))]}
     case $target in native) dir=$work/native ;; gocryptfs) dir=$work/gplain ;; arca) dir=$work/arca ;; esac
     echo "$target seqwrite $(fio_mbps "$dir" seq --rw=write --bs=1M --end_fsync=1)" >> "$results"
     echo "$target seqwrite-fsync $(fio_mbps "$dir" seqf --rw=write --bs=1M --fsync=16 --end_fsync=1)" >> "$results"
@@ -79,6 +84,7 @@ for run in $(seq 1 "$RUNS"); do
   done
 done
 
+[ -n "${BENCH_RAW:-}" ] && cp "$results" "$BENCH_RAW"   # every run's numbers, for the spread
 med() { awk -v t="$1" -v w="$2" '$1 == t && $2 == w { print $3 }' "$results" | sort -g |
   awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "# volumes: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk '/model name/ { sub(/.*: /, ""); print; exit }' /proc/cpuinfo), $RUNS runs, SIZE=$SIZE, server $(basename "$(dirname "$SERVER")"), chunk size ${ARCA_VOLUME_CHUNK_SIZE:-default}, load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after"
