@@ -1,7 +1,6 @@
 import ArcaCore
 import Crypto
 import FoundationEssentials
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -11,8 +10,8 @@ import Musl
 
 /// `Volume.read`: the lock is held only to plan the read; fetching and opening run outside it.
 extension Volume {
-    /// Sealed bytes fetched with one `pread` and opened one after another: the unit a read shares
-    /// with the read helper thread (a sequential reader's requests are 1 MiB: 16 batches).
+    /// At most this many sealed bytes are fetched with one `pread` and opened one after another
+    /// (a sequential reader's requests are 1 MiB: 16 batches).
     static let readBatchBytes = 64 << 10
 
     /// Reads up to `buffer.count` bytes at `offset`; returns the count (short only at the end).
@@ -36,8 +35,7 @@ extension Volume {
     /// read ends, so a commit that removes the segment meanwhile cannot take the bytes away;
     /// places are never rewritten). Outside the lock, runs of chunks that lie back to back in one
     /// segment (a sequentially written file) are fetched with one `pread` each, and every chunk is
-    /// opened (authenticated) before `body` sees a byte of the read; when no other read is in
-    /// progress, the batches are shared with the read helper thread (`ReadHelper`).
+    /// opened (authenticated) before `body` sees a byte of the read.
     public func read<Result>(inode: UInt64, offset: UInt64, count: Int,
                              _ body: ([UnsafeRawBufferPointer]) throws -> Result) throws -> Result {
         let plan = try lock.withLock { _ in try readPlan(inode: inode, offset: offset, count: count) }
@@ -92,8 +90,8 @@ extension Volume {
     }
 
     /// Fetches and opens the sealed pieces (in file order) into `opened`, in batches: runs of
-    /// pieces that lie back to back in one segment (one `pread` each), cut at `readBatchBytes`,
-    /// possibly shared with the read helper thread. Throws the first failing batch's error.
+    /// pieces that lie back to back in one segment (one `pread` each), cut at `readBatchBytes`.
+    /// Throws the first failing batch's error.
     private func fetch(_ pieces: [SealedPiece], plan: ReadPlan, into opened: UnsafeMutableBufferPointer<Data?>) throws {
         var batches: [Range<Int>] = []
         var start = 0
@@ -109,16 +107,9 @@ extension Volume {
             batches.append(start..<end)
             start = end
         }
-        if batches.count == 1 { return try fetchBatch(pieces, batches[0], plan: plan, into: opened) }
-        let failure = Mutex<(batch: Int, error: any Error)?>(nil)
-        ReadHelper.shared.run(batches.count) { batch in
-            do {
-                try fetchBatch(pieces, batches[batch], plan: plan, into: opened)
-            } catch {
-                failure.withLock { if $0 == nil || $0!.batch > batch { $0 = (batch, error) } }
-            }
-        }
-        if let failure = failure.withLock({ $0 }) { throw failure.error }
+        // One thread: several 1 MiB readahead requests in flight already keep both cores busy
+        // (a helper thread sharing a request's batches measured neutral, and was dropped).
+        for batch in batches { try fetchBatch(pieces, batch, plan: plan, into: opened) }
     }
 
     /// One `pread` of pieces back to back in one segment, then each chunk opened (authenticated).

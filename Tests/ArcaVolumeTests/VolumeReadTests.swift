@@ -6,8 +6,8 @@ import Synchronization
 import Testing
 @testable import ArcaVolume
 
-/// The read path: batched `pread`s of adjacent chunks, opening shared with the read helper
-/// thread, and the pieces a FUSE reply sends without gathering them.
+/// The read path: batched `pread`s of adjacent chunks, and the pieces a FUSE reply sends without
+/// gathering them.
 @Suite struct VolumeReadTests {
     /// A file of 80 chunks of 4 KiB written in one go (back to back in one segment), with a hole
     /// of 10 chunks and a short last chunk, committed and reopened so every chunk is sealed.
@@ -93,23 +93,6 @@ import Testing
                 try fixture.editSegment(victim.segment) { $0[Int(victim.offset) + at] ^= 0x04 }
             }
         }
-    }
-
-    @Test func theReadHelperRunsEveryPieceOnceFromConcurrentCallers() throws {
-        for count in [0, 1, 2, 3, 64] {
-            let calls = Mutex([Int](repeating: 0, count: count))
-            ReadHelper.shared.run(count) { index in calls.withLock { $0[index] += 1 } }
-            #expect(calls.withLock { $0 } == [Int](repeating: 1, count: count))
-        }
-        let total = Atomic<Int>(0)
-        _ = try Parallel.map(6, width: 6) { _ in
-            for _ in 0..<200 {
-                let calls = Mutex([Int](repeating: 0, count: 16))
-                ReadHelper.shared.run(16) { index in calls.withLock { $0[index] += 1 } }
-                if calls.withLock({ $0 }) == [Int](repeating: 1, count: 16) { total.add(1, ordering: .relaxed) }
-            }
-        }
-        #expect(total.load(ordering: .relaxed) == 6 * 200)
     }
 }
 
