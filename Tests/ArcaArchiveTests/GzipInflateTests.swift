@@ -20,13 +20,7 @@ import Testing
     /// Decompresses with input arriving `inputStep` bytes at a time and output read `outputStep` at a time.
     func gunzip(_ bytes: [UInt8], inputStep: Int = 1 << 20, outputStep: Int = 1 << 20, limit: Int64 = 1 << 30) throws -> [UInt8] {
         let source = GzipDecompressor(TrickleSource(bytes, chunk: inputStep), limit: limit)
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: outputStep)
-        while true {
-            let n = try buffer.withUnsafeMutableBytes { try source.read(into: $0) }
-            if n == 0 { return out }
-            out += buffer[..<n]
-        }
+        return try readToEnd(source, step: outputStep)
     }
 
     /// The outcome of decompressing `bytes`: the output, or the error (an `ArcaError` is required).

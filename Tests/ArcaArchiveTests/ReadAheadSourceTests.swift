@@ -5,26 +5,16 @@ import Testing
 @testable import ArcaArchive
 
 @Suite struct ReadAheadSourceTests {
-    func readAll(_ source: any ByteSource, step: Int) throws -> [UInt8] {
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: step)
-        while true {
-            let n = try buffer.withUnsafeMutableBytes { try source.read(into: $0) }
-            if n == 0 { return out }
-            out += buffer[..<n]
-        }
-    }
-
     @Test func sameBytesForAnyBufferAndReadSize() throws {
         let bytes = pseudoRandomBytes(1_000_003)
         for (bufferSize, depth, step, inputStep) in [(1, 1, 1, 1 << 20), (4096, 2, 100_000, 13), (256 * 1024, 4, 7, 4096), (3, 5, 65536, 1)] {
             let source = ReadAheadSource(TrickleSource(bytes, chunk: inputStep), bufferSize: bufferSize, depth: depth)
-            #expect(try readAll(source, step: step) == bytes, "buffer \(bufferSize), depth \(depth), reads of \(step)")
+            #expect(try readToEnd(source, step: step) == bytes, "buffer \(bufferSize), depth \(depth), reads of \(step)")
             // The end stays the end.
             var one: UInt8 = 0
             #expect(try withUnsafeMutableBytes(of: &one) { try source.read(into: $0) } == 0)
         }
-        #expect(try readAll(ReadAheadSource(MemorySource([])), step: 10).isEmpty)
+        #expect(try readToEnd(ReadAheadSource(MemorySource([])), step: 10).isEmpty)
     }
 
     @Test func anErrorComesAfterTheBytesBeforeIt() throws {

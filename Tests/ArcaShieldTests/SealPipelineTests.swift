@@ -1,5 +1,6 @@
 import ArcaCore
 import ArcaCrypto
+import ArcaTestSupport
 @testable import ArcaShield
 import Testing
 
@@ -17,13 +18,7 @@ import Testing
 
     func blob(width: Int, content: [UInt8] = SealPipelineTests.content, readSize: Int = 1 << 16) throws -> [UInt8] {
         let source = SealedBlobSource(sealer: try sealer(), content: MemoryBytes(content), parallelism: width)
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: readSize)
-        while true {
-            let n = try buffer.withUnsafeMutableBytes { try source.read(into: $0) }
-            if n == 0 { return out }
-            out += buffer[..<n]
-        }
+        return try readToEnd(source, step: readSize)
     }
 
     @Test func everyWidthAndReadSizeGivesTheSameBlob() throws {

@@ -20,3 +20,14 @@ public final class TrickleSource: ByteSource {
         return count
     }
 }
+
+/// Everything `source` gives, read `step` bytes at a time (a consumer with a small or odd buffer).
+public func readToEnd(_ source: any ByteSource, step: Int) throws -> [UInt8] {
+    var out: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: max(1, step))
+    while true {
+        let n = try buffer.withUnsafeMutableBytes { try source.read(into: $0) }
+        if n == 0 { return out }
+        out += buffer[..<n]
+    }
+}
