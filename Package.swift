@@ -49,9 +49,11 @@ let package = Package(
         .target(name: "ArcaArchive", dependencies: ["ArcaCore", "CZlib", "CIsal", "CZstd"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "ArcaOCI", dependencies: ["ArcaCore", "ArcaArchive"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "ArcaRuntimeLayer", dependencies: ["ArcaCore", "ArcaArchive"], exclude: ["README.md"], swiftSettings: strict),
+        // AES-GCM on caller-owned memory, from the BoringSSL inside swift-crypto's Crypto product
+        .target(name: "CBoringGCM", dependencies: [.product(name: "Crypto", package: "swift-crypto")], exclude: ["README.md"]),
         .target(
             name: "ArcaCrypto",
-            dependencies: ["ArcaCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ArcaCore", "CBoringGCM", .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["README.md"],
             swiftSettings: strict),
         .target(

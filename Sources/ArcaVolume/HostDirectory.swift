@@ -212,28 +212,31 @@ final class HostDirectory {
     /// Exactly `count` bytes of the open file `file` from `offset` (see `readRange`); `what` (the
     /// file, for messages) is only built on failure.
     static func readRange(_ file: Int32, offset: UInt64, count: Int, what: @autoclosure () -> String) throws -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: count) { buffer, done in
+            try readRange(file, offset: offset, into: UnsafeMutableRawBufferPointer(buffer), what: what())
+            done = count
+        }
+    }
+
+    /// Fills `buffer` with the bytes of the open file `file` from `offset`; a file that ends
+    /// before is `integrity` (truncated). `what` (the file, for messages) is only built on failure.
+    static func readRange(_ file: Int32, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer, what: @autoclosure () -> String) throws {
+        let count = buffer.count
         guard offset <= UInt64(Int64.max) - UInt64(count) else {
             throw ArcaError(.integrity, "\(what()): offset \(offset) is out of range")
         }
-        var failure: Int32 = 0
-        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, done in
-            done = 0
-            while done < count {
-                let n = pread(file, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                if n == 0 { return }
-                done += n
+        var done = 0
+        while done < count {
+            let n = pread(file, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Self.failure("read", what())
             }
+            if n == 0 {
+                throw ArcaError(.integrity, "\(what()) ends before byte \(offset + UInt64(count)) (truncated)")
+            }
+            done += n
         }
-        if failure != 0 { throw Self.failure("read", what(), failure) }
-        guard bytes.count == count else {
-            throw ArcaError(.integrity, "\(what()) ends before byte \(offset + UInt64(count)) (truncated)")
-        }
-        return bytes
     }
 
     /// The size of the file `name` in bytes.

@@ -68,9 +68,9 @@ public final class Volume: @unchecked Sendable {
     var orphans: [UInt64: Node] = [:]
     var openCounts: [UInt64: Int] = [:]
     var session: [UInt8] = randomBytes(16)
-    var sessionKey: SymmetricKey
+    var sessionKey: AESGCMKey
     var counter: UInt64 = 0
-    var keyCache: [[UInt8]: SymmetricKey] = [:]
+    var keyCache: [[UInt8]: AESGCMKey] = [:]
     var closed = false
     /// Where a write-out seals a segment (`flushLock` guards it); kept between write-outs (fresh
     /// memory for every one cost page faults and zeroing — measured).
@@ -89,7 +89,7 @@ public final class Volume: @unchecked Sendable {
     deinit { sealBuffer.deallocate() }
 
     private init(host: HostDirectory, keys: VolumeKeys, anchor: any VolumeAnchor, chunkSize: Int, tree: VolumeTree,
-                 point: AnchorPoint) {
+                 point: AnchorPoint) throws {
         self.host = host
         self.keys = keys
         self.cipher = ChunkCipher(keys: keys)
@@ -98,7 +98,7 @@ public final class Volume: @unchecked Sendable {
         self.tree = tree
         self.currentVersion = point.version
         self.currentRoot = point.root
-        self.sessionKey = keys.chunkKey(session: session)
+        self.sessionKey = try keys.chunkCipherKey(session: session)
     }
 
     /// Creates an empty volume in `path` (created if missing, must hold no volume) as version 1,
@@ -122,8 +122,8 @@ public final class Volume: @unchecked Sendable {
         let header = VolumeHeader(volumeId: keys.volumeId, chunkSize: chunkSize, keyCheck: keys.keyCheck)
         try host.replaceDurably("volume", header.encoded(), directory: ".")
         let tree = VolumeTree.empty(fileId: randomBytes(16), uid: uid, gid: gid, now: now())
-        let volume = Volume(host: host, keys: keys, anchor: anchor, chunkSize: chunkSize, tree: tree,
-                            point: AnchorPoint(version: 0, root: .zero))
+        let volume = try Volume(host: host, keys: keys, anchor: anchor, chunkSize: chunkSize, tree: tree,
+                                point: AnchorPoint(version: 0, root: .zero))
         volume.changed = true
         try volume.commit()
         return volume
@@ -168,7 +168,7 @@ public final class Volume: @unchecked Sendable {
             throw ArcaError(.rollback, "volume at \(path) holds \(found), but the anchor is at version \(committed.version): refusing a rolled-back or altered copy")
         }
         let tree = try MetadataFile.open(chosen.bytes, keys: keys, version: chosen.point.version, chunkSize: header.chunkSize)
-        let volume = Volume(host: host, keys: keys, anchor: anchor, chunkSize: header.chunkSize, tree: tree, point: chosen.point)
+        let volume = try Volume(host: host, keys: keys, anchor: anchor, chunkSize: header.chunkSize, tree: tree, point: chosen.point)
         volume.collectGarbage()
         return volume
     }
@@ -299,10 +299,10 @@ public final class Volume: @unchecked Sendable {
     }
 
     /// The key of a chunk's write session (cached: sessions are few).
-    func key(for session: [UInt8]) -> SymmetricKey {
+    func key(for session: [UInt8]) throws -> AESGCMKey {
         if session == self.session { return sessionKey }
         if let key = keyCache[session] { return key }
-        let key = keys.chunkKey(session: session)
+        let key = try keys.chunkCipherKey(session: session)
         if keyCache.count > 64 { keyCache.removeAll() }
         keyCache[session] = key
         return key

@@ -30,6 +30,9 @@ public struct VolumeKeys: Sendable {
     /// fresh for every mount and every 2^32 chunk writes).
     public func chunkKey(session: [UInt8]) -> SymmetricKey { derive("chunk-key", session) }
 
+    /// `chunkKey`, expanded for sealing and opening chunks.
+    public func chunkCipherKey(session: [UInt8]) throws -> AESGCMKey { try AESGCMKey(chunkKey(session: session)) }
+
     /// The one-use AES-256-GCM key of the metadata file of `version` whose random salt is `salt`.
     public func metadataKey(version: UInt64, salt: [UInt8]) -> SymmetricKey {
         var context: [UInt8] = []

@@ -1,5 +1,5 @@
 import ArcaCore
-import Crypto
+import ArcaCrypto
 
 #if canImport(Glibc)
 import Glibc
@@ -177,7 +177,7 @@ extension Volume {
         do {
             for (index, reference) in fetches {
                 let descriptor = try host.beginLockFreeRead("segments/" + ChunkReference.segmentName(reference.segment))
-                fetched[index] = FetchedChunk(reference: reference, key: key(for: reference.session), descriptor: descriptor)
+                fetched[index] = FetchedChunk(reference: reference, key: try key(for: reference.session), descriptor: descriptor)
             }
         } catch {
             for _ in fetched { host.endLockFreeRead() }
@@ -404,7 +404,7 @@ extension Volume {
         }
         let sealed = try host.readRange("segments/" + ChunkReference.segmentName(reference.segment), offset: reference.offset,
                                         count: reference.sealedSize)
-        let plaintext = try cipher.open(sealed[...], key: key(for: reference.session), reference: reference, fileId: node.fileId, index: index)
+        let plaintext = try cipher.open(sealed[...], key: try key(for: reference.session), reference: reference, fileId: node.fileId, index: index)
         remember(place, plaintext)
         return plaintext
     }
@@ -421,7 +421,7 @@ extension Volume {
 /// A chunk a write fetches and opens without the lock: what it was when the lock was released.
 struct FetchedChunk {
     let reference: ChunkReference
-    let key: SymmetricKey
+    let key: AESGCMKey
     /// The kept descriptor of its segment (`HostDirectory.beginLockFreeRead`).
     let descriptor: Int32
     var plaintext: [UInt8]?

@@ -1,6 +1,5 @@
 import ArcaCore
-import Crypto
-import FoundationEssentials
+import ArcaCrypto
 
 #if canImport(Glibc)
 import Glibc
@@ -61,40 +60,57 @@ extension Volume {
             }
             position += UInt64(count)
         }
-        var opened = [Data?](repeating: nil, count: sealed.count)
-        if !sealed.isEmpty {
-            try opened.withUnsafeMutableBufferPointer { try fetch(sealed, plan: plan, into: $0) }
-        }
+        // The sealed chunks are fetched into one buffer and opened where they lie; the reply is
+        // sent from there.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: sealed.reduce(0) { $0 + $1.reference.sealedSize }, alignment: 16)
+        defer { buffer.deallocate() }
+        var openedAt: [Int] = []
+        if !sealed.isEmpty { openedAt = try fetch(sealed, plan: plan, into: buffer) }
         var memory: [UnsafeRawBufferPointer] = []
         memory.reserveCapacity(pieces.count + 2)
-        return try Self.assemble(pieces[...], opened: opened, into: &memory, body)
+        return try Self.assemble(pieces[...], opened: { index in
+            UnsafeRawBufferPointer(rebasing: buffer[openedAt[index]..<openedAt[index] + Int(sealed[index].reference.length)])
+        }, into: &memory, body)
     }
 
     /// Calls `body` with the memory of `pieces` appended to `memory`: one nested `withUnsafeBytes`
-    /// per piece, so each pointer is used only while its owner lends it.
-    private static func assemble<Result>(_ pieces: ArraySlice<ReadPiece>, opened: [Data?], into memory: inout [UnsafeRawBufferPointer],
+    /// per plaintext piece, so each pointer is used only while its owner lends it; `opened(i)` is
+    /// the plaintext of the i-th sealed piece.
+    private static func assemble<Result>(_ pieces: ArraySlice<ReadPiece>, opened: (Int) -> UnsafeRawBufferPointer,
+                                         into memory: inout [UnsafeRawBufferPointer],
                                          _ body: ([UnsafeRawBufferPointer]) throws -> Result) throws -> Result {
-        guard let piece = pieces.first else { return try body(memory) }
-        func add(_ chunk: UnsafeRawBufferPointer, _ memory: inout [UnsafeRawBufferPointer]) throws -> Result {
-            let available = piece.within < chunk.count ? min(piece.count, chunk.count - piece.within) : 0
-            if available > 0 { memory.append(UnsafeRawBufferPointer(rebasing: chunk[piece.within..<piece.within + available])) }
-            if available < piece.count {  // a hole or the zero-filled tail of a short chunk
-                memory.append(UnsafeRawBufferPointer(rebasing: zeroChunk[..<(piece.count - available)]))
+        var rest = pieces
+        while let piece = rest.first {
+            func add(_ chunk: UnsafeRawBufferPointer, _ memory: inout [UnsafeRawBufferPointer]) {
+                let available = piece.within < chunk.count ? min(piece.count, chunk.count - piece.within) : 0
+                if available > 0 { memory.append(UnsafeRawBufferPointer(rebasing: chunk[piece.within..<piece.within + available])) }
+                if available < piece.count {  // a hole or the zero-filled tail of a short chunk
+                    memory.append(UnsafeRawBufferPointer(rebasing: zeroChunk[..<(piece.count - available)]))
+                }
             }
-            return try assemble(pieces.dropFirst(), opened: opened, into: &memory, body)
+            rest = rest.dropFirst()
+            switch piece.source {
+            case .opened(let index):
+                add(opened(index), &memory)
+            case .plaintext(let bytes):
+                return try bytes.withUnsafeBytes {
+                    add($0, &memory)
+                    return try assemble(rest, opened: opened, into: &memory, body)
+                }
+            }
         }
-        switch piece.source {
-        case .plaintext(let bytes): return try bytes.withUnsafeBytes { try add($0, &memory) }
-        case .opened(let index): return try opened[index]!.withUnsafeBytes { try add($0, &memory) }
-        }
+        return try body(memory)
     }
 
-    /// Fetches and opens the sealed pieces (in file order) into `opened`, in batches: runs of
-    /// pieces that lie back to back in one segment (one `pread` each), cut at `readBatchBytes`.
-    /// Throws the first failing batch's error.
-    private func fetch(_ pieces: [SealedPiece], plan: ReadPlan, into opened: UnsafeMutableBufferPointer<Data?>) throws {
-        var batches: [Range<Int>] = []
+    /// Fetches the sealed pieces (in file order) into `buffer`, back to back, and opens each where
+    /// it lies; returns where each one's plaintext starts. Fetched in batches: runs of pieces
+    /// that lie back to back in one segment (one `pread` each), cut at `readBatchBytes`. Throws
+    /// the first failing batch's error.
+    private func fetch(_ pieces: [SealedPiece], plan: ReadPlan, into buffer: UnsafeMutableRawBufferPointer) throws -> [Int] {
+        var openedAt: [Int] = []
+        openedAt.reserveCapacity(pieces.count)
         var start = 0
+        var at = 0
         while start < pieces.count {
             let first = pieces[start].reference
             var end = start + 1
@@ -104,29 +120,20 @@ extension Volume {
                 size += pieces[end].reference.sealedSize
                 end += 1
             }
-            batches.append(start..<end)
+            // One thread: several 1 MiB readahead requests in flight already keep both cores busy
+            // (a helper thread sharing a request's batches measured neutral, and was dropped).
+            try HostDirectory.readRange(plan.descriptors[first.segment]!, offset: first.offset,
+                                        into: UnsafeMutableRawBufferPointer(rebasing: buffer[at..<at + size]),
+                                        what: "\(host.path)/segments/\(ChunkReference.segmentName(first.segment))")
+            for piece in pieces[start..<end] {
+                let sealed = UnsafeMutableRawBufferPointer(rebasing: buffer[at..<at + piece.reference.sealedSize])
+                _ = try cipher.open(inPlace: sealed, key: piece.key, reference: piece.reference, fileId: plan.fileId, index: piece.index)
+                openedAt.append(at)
+                at += piece.reference.sealedSize
+            }
             start = end
         }
-        // One thread: several 1 MiB readahead requests in flight already keep both cores busy
-        // (a helper thread sharing a request's batches measured neutral, and was dropped).
-        for batch in batches { try fetchBatch(pieces, batch, plan: plan, into: opened) }
-    }
-
-    /// One `pread` of pieces back to back in one segment, then each chunk opened (authenticated).
-    private func fetchBatch(_ pieces: [SealedPiece], _ batch: Range<Int>, plan: ReadPlan,
-                            into opened: UnsafeMutableBufferPointer<Data?>) throws {
-        let first = pieces[batch.lowerBound].reference
-        let size = pieces[batch].reduce(0) { $0 + $1.reference.sealedSize }
-        let bytes = try HostDirectory.readRange(plan.descriptors[first.segment]!, offset: first.offset, count: size,
-                                                what: "\(host.path)/segments/\(ChunkReference.segmentName(first.segment))")
-        var at = 0
-        for index in batch {
-            let piece = pieces[index]
-            let length = piece.reference.sealedSize
-            opened[index] = try cipher.openData(bytes[at..<at + length], key: piece.key, reference: piece.reference,
-                                                fileId: plan.fileId, index: piece.index)
-            at += length
-        }
+        return openedAt
     }
 
     /// What `read` needs of each chunk in range (lock held).
@@ -146,7 +153,7 @@ extension Volume {
                         if plan.descriptors[reference.segment] == nil {
                             plan.descriptors[reference.segment] = try host.beginLockFreeRead("segments/" + ChunkReference.segmentName(reference.segment))
                         }
-                        plan.parts.append((index, .sealed(reference, key(for: reference.session))))
+                        plan.parts.append((index, .sealed(reference, try key(for: reference.session))))
                     }
                 } else {
                     plan.parts.append((index, .plaintext([])))
@@ -178,7 +185,7 @@ struct ReadPiece {
 struct SealedPiece {
     let index: UInt64
     let reference: ChunkReference
-    let key: SymmetricKey
+    let key: AESGCMKey
 }
 
 /// Zeros for holes and the tails of short chunks (as long as the largest chunk size); never
@@ -191,7 +198,7 @@ nonisolated(unsafe) private let zeroChunk = UnsafeRawBufferPointer(
 struct ReadPlan {
     enum Source {
         case plaintext([UInt8])
-        case sealed(ChunkReference, SymmetricKey)
+        case sealed(ChunkReference, AESGCMKey)
     }
     let fileId: [UInt8]
     let end: UInt64

@@ -1,5 +1,5 @@
 import ArcaCore
-import Crypto
+import ArcaCrypto
 
 /// Writing dirty chunks out as a segment with the volume lock released (double buffering).
 ///
@@ -19,7 +19,7 @@ extension Volume {
         var items: [(inode: UInt64, index: UInt64, fileId: [UInt8], plaintext: [UInt8])]
         let segment: UInt64
         let first: UInt64
-        let key: SymmetricKey
+        let key: AESGCMKey
         let session: [UInt8]
         let writeVersion: UInt64
     }
@@ -68,7 +68,7 @@ extension Volume {
         items.sort { $0.inode != $1.inode ? $0.inode < $1.inode : $0.index < $1.index }
         if counter + UInt64(items.count) > ChunkCipher.sessionLimit {
             session = randomBytes(16)
-            sessionKey = keys.chunkKey(session: session)
+            sessionKey = try keys.chunkCipherKey(session: session)
             counter = 0
         }
         let first = counter

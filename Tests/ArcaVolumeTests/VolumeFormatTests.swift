@@ -16,28 +16,28 @@ import Testing
         let keys = try VolumeKeys(masterKey: try Self.master(), volumeId: Self.volumeId)
         let chunkKey = keys.chunkKey(session: Self.session).withUnsafeBytes { Hex.encode($0) }
         let metadataKey = keys.metadataKey(version: 2, salt: [UInt8](repeating: 0x11, count: 32)).withUnsafeBytes { Hex.encode($0) }
-        let sealed = try ChunkCipher(keys: keys).seal(Array("arca volume chunk".utf8), key: keys.chunkKey(session: Self.session),
+        let sealed = try ChunkCipher(keys: keys).seal(Array("arca volume chunk".utf8), key: try keys.chunkCipherKey(session: Self.session),
                                                       session: Self.session, counter: 7, fileId: Self.fileId, index: 3, writeVersion: 5)
         #expect(chunkKey == "1f9d9ddc0ab5ff0c5a23bd6fa477ee0b9dd44a0d56a57729046db17bfb75fcf7")
         #expect(metadataKey == "bedf78f65f117c939b186b3467b5d784807976e1b60955dcca39e6b82e815cf6")
         #expect(Hex.encode(keys.keyCheck) == "1546b2c5351eb0d64a1f0e5893c564b5")
         #expect(Hex.encode(sealed.bytes) == "d5168db7d40f6596b6056dd95e4f2c65348c39467c2f437b26606f7bb72b470384")
         #expect(ChunkReference.segmentName(0x1_0000_002A) == "000000010000002a")
-        let opened = try ChunkCipher(keys: keys).open(sealed.bytes[...], key: keys.chunkKey(session: Self.session), reference: sealed.reference,
+        let opened = try ChunkCipher(keys: keys).open(sealed.bytes[...], key: try keys.chunkCipherKey(session: Self.session), reference: sealed.reference,
                                                       fileId: Self.fileId, index: 3)
         #expect(opened == Array("arca volume chunk".utf8))
         // Bound values: another index, file, version or volume does not open it.
         var moved = sealed.reference
         moved.writeVersion = 4
         #expect(throws: ArcaError.self) {
-            _ = try ChunkCipher(keys: keys).open(sealed.bytes[...], key: keys.chunkKey(session: Self.session), reference: moved, fileId: Self.fileId, index: 3)
+            _ = try ChunkCipher(keys: keys).open(sealed.bytes[...], key: try keys.chunkCipherKey(session: Self.session), reference: moved, fileId: Self.fileId, index: 3)
         }
         #expect(throws: ArcaError.self) {
-            _ = try ChunkCipher(keys: keys).open(sealed.bytes[...], key: keys.chunkKey(session: Self.session), reference: sealed.reference, fileId: Self.fileId, index: 4)
+            _ = try ChunkCipher(keys: keys).open(sealed.bytes[...], key: try keys.chunkCipherKey(session: Self.session), reference: sealed.reference, fileId: Self.fileId, index: 4)
         }
         let other = try VolumeKeys(masterKey: try Self.master(), volumeId: Array(repeating: 0, count: 16))
         #expect(throws: ArcaError.self) {
-            _ = try ChunkCipher(keys: other).open(sealed.bytes[...], key: other.chunkKey(session: Self.session), reference: sealed.reference, fileId: Self.fileId, index: 3)
+            _ = try ChunkCipher(keys: other).open(sealed.bytes[...], key: try other.chunkCipherKey(session: Self.session), reference: sealed.reference, fileId: Self.fileId, index: 3)
         }
     }
 
