@@ -40,13 +40,15 @@ public final class AESGCMKey: @unchecked Sendable {
 
     /// Checks `tag` (16 bytes) over `ciphertext` and `additionalData` and decrypts into
     /// `plaintext` (the same size; may be the same memory). False if not authentic: then
-    /// `plaintext` holds nothing usable.
+    /// `plaintext` is all zeros (BoringSSL decrypts before it compares the tag).
     public func open(_ ciphertext: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer,
                      additionalData: UnsafeRawBufferPointer, into plaintext: UnsafeMutableRawBufferPointer) -> Bool {
         precondition(nonce.count == Self.nonceSize && plaintext.count == ciphertext.count, "AES-GCM open with buffers of the wrong size")
-        guard tag.count == Self.tagSize else { return false }
-        return arca_gcm_open(context, Self.bytes(plaintext), Self.bytes(nonce), Self.bytes(ciphertext), ciphertext.count,
+        let authentic = tag.count == Self.tagSize
+            && arca_gcm_open(context, Self.bytes(plaintext), Self.bytes(nonce), Self.bytes(ciphertext), ciphertext.count,
                              Self.bytes(tag), Self.bytes(additionalData), additionalData.count) == 1
+        if !authentic { plaintext.initializeMemory(as: UInt8.self, repeating: 0) }
+        return authentic
     }
 
     // An empty buffer's base address may be nil; BoringSSL wants a pointer even for length 0

@@ -18,7 +18,7 @@ public struct ChunkCodec: Sendable {
     public let streamId: Hash256
     public let streamSize: UInt64
     public let chunkCount: UInt64
-    private let key: SymmetricKey
+    private let key: AESGCMKey
 
     public init(keys: KeySchedule, layout: ChunkLayout, streamId: Hash256, streamSize: UInt64) throws {
         let count = layout.chunkCount(size: streamSize)
@@ -29,7 +29,7 @@ public struct ChunkCodec: Sendable {
         self.streamId = streamId
         self.streamSize = streamSize
         self.chunkCount = count
-        self.key = keys.streamKey(streamId: streamId)
+        self.key = try AESGCMKey(keys.streamKey(streamId: streamId))
     }
 
     /// Ciphertext plus tag of one chunk.
@@ -59,35 +59,35 @@ public struct ChunkCodec: Sendable {
     public func seal(index: UInt64, plaintext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
         try checkIndex(index)
         precondition(plaintext.count == layout.chunkSize && output.count == sealedChunkSize, "chunk buffers have the wrong size")
-        let box: AES.GCM.SealedBox
         do {
-            box = try AES.GCM.seal(plaintext, using: key, nonce: try AES.GCM.Nonce(data: Self.nonceBytes(index: index)),
-                                   authenticating: additionalData(index: index))
+            try Self.nonceBytes(index: index).withUnsafeBytes { nonce in
+                try additionalData(index: index).withUnsafeBytes { aad in
+                    try key.seal(plaintext, nonce: nonce, additionalData: aad, into: UnsafeMutableRawBufferPointer(rebasing: output[..<layout.chunkSize]),
+                                 tag: UnsafeMutableRawBufferPointer(rebasing: output[layout.chunkSize...]))
+                }
+            }
         } catch {
             throw ArcaError(.io, "cannot seal chunk \(index): \(error)")
         }
-        box.ciphertext.withUnsafeBytes { output.copyMemory(from: $0) }
-        box.tag.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: output[layout.chunkSize...]).copyMemory(from: $0) }
     }
 
     /// Opens chunk `index`: `sealed` is exactly `sealedChunkSize` bytes, `output` exactly
-    /// `chunkSize`. Throws `integrity` (and writes nothing) unless the tag checks.
+    /// `chunkSize`. Throws `integrity` (and leaves `output` zeroed) unless the tag checks.
     public func open(index: UInt64, sealed: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
         try checkIndex(index)
         guard sealed.count == sealedChunkSize else {
             throw ArcaError(.integrity, "blob chunk \(index) is \(sealed.count) bytes, expected \(sealedChunkSize)")
         }
         precondition(output.count == layout.chunkSize, "chunk output buffer has the wrong size")
-        let plaintext: Data
-        do {
-            let box = try AES.GCM.SealedBox(nonce: try AES.GCM.Nonce(data: Self.nonceBytes(index: index)),
-                                            ciphertext: UnsafeRawBufferPointer(rebasing: sealed[..<layout.chunkSize]),
-                                            tag: UnsafeRawBufferPointer(rebasing: sealed[layout.chunkSize...]))
-            plaintext = try AES.GCM.open(box, using: key, authenticating: additionalData(index: index))
-        } catch {
+        let authentic = Self.nonceBytes(index: index).withUnsafeBytes { nonce in
+            additionalData(index: index).withUnsafeBytes { aad in
+                key.open(UnsafeRawBufferPointer(rebasing: sealed[..<layout.chunkSize]), tag: UnsafeRawBufferPointer(rebasing: sealed[layout.chunkSize...]),
+                         nonce: nonce, additionalData: aad, into: output)
+            }
+        }
+        guard authentic else {
             throw ArcaError(.integrity, "blob chunk \(index) fails authentication (changed, moved, or from another blob)")
         }
-        plaintext.withUnsafeBytes { output.copyMemory(from: $0) }
     }
 
     private func checkIndex(_ index: UInt64) throws {
