@@ -38,6 +38,10 @@ enum LowLevelOperations {
                 let attributes = try context.operations.lookup(parent: UInt64(parent), name: bytes)
                 var entry = entryParameters(attributes, context.options)
                 fuse_reply_entry(req, &entry)
+            } catch let error as FUSEError where error == .noEntry && context.options.negativeTimeout > 0 {
+                var entry = fuse_entry_param()  // inode 0: the kernel keeps "no such name" for the timeout
+                entry.entry_timeout = context.options.negativeTimeout
+                fuse_reply_entry(req, &entry)
             } catch { reply(req, error) }
         }
         ops.forget = { req, _, _ in fuse_reply_none(req) }  // inodes are static: nothing to count

@@ -14,6 +14,9 @@ public struct MountOptions: Sendable {
     /// Seconds the kernel may cache names and attributes; the content is immutable, so long.
     public var entryTimeout: Double = 86_400
     public var attributeTimeout: Double = 86_400
+    /// Seconds the kernel may remember that a name does not exist (0: it asks again every time).
+    /// Only for a tree that no other path can add names to.
+    public var negativeTimeout: Double = 86_400
     /// Keep file pages and directory listings cached across opens (immutable content).
     public var keepCache: Bool = true
     /// Keep directory listings cached across opens as well (with `keepCache`); off for a file

@@ -45,6 +45,7 @@ public final class VolumeFileSystem: WritableFileSystemOperations {
         options.readAhead = 4 << 20
         options.entryTimeout = 86_400
         options.attributeTimeout = 86_400
+        options.negativeTimeout = 0  // names come and go; the kernel asks
         return options
     }
 

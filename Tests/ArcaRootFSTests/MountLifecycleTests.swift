@@ -48,7 +48,6 @@ final class StuckFileSystem: FileSystemOperations {
             let mount = try FUSEMount.mount(fs, at: dir + "/mnt")
             defer { fs.released.withLock { $0 = true }; try? mount.unmount(timeout: 5) }
             #expect(FileSystem.exists(mount.mountpoint + "/file"))
-            #expect(FileManager.default.fileExists(atPath: "\(FUSEConnection.controlDirectory)/\(mount.connection.id)") || true)
 
             let result = Mutex<Int32?>(nil)
             let reader = DispatchWorkItem {
