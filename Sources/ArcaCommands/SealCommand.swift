@@ -50,6 +50,9 @@ struct SealCommand: ParsableCommand {
     @Option(help: "gzip level for rewritten and new layers (1-9).") var compressionLevel: Int32 = 1
     @Option(help: "The per-layer cache directory (default $XDG_CACHE_HOME/arca or ~/.cache/arca; created 0700).") var cache: String?
     @Flag(help: "Use no per-layer cache: process every layer.") var noCache = false
+    @Option(help: ArgumentHelp("The most the per-layer cache keeps after a seal, e.g. 10G, 500M (0: no bound).",
+                               discussion: "Older entries go first, least recently used; the seal's own entries always stay."))
+    var cacheLimit: String = "10G"
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
     @OptionGroup var image: ImageOptions
     @OptionGroup(title: "Registry options") var registry: CopyRegistryFlags
@@ -59,6 +62,7 @@ struct SealCommand: ParsableCommand {
         if let keeperPin, keeperPin.count != 64 || Hex.decode(keeperPin) == nil {
             throw ValidationError("--keeper-pin must be 64 hex digits (the SHA-256 fingerprint `arca keeper serve` prints)")
         }
+        _ = try Self.byteSize(cacheLimit, option: "--cache-limit")
         guard (1...9).contains(compressionLevel) else { throw ValidationError("--compression-level takes 1-9") }
     }
 
@@ -74,6 +78,7 @@ struct SealCommand: ParsableCommand {
         }
         let masterKey = try loadOrCreateKey()
         let epoch = try sourceDateEpoch()
+        let cacheBytes = try Self.byteSize(cacheLimit, option: "--cache-limit")
 
         let work = try FileSystem.makeTemporaryDirectory(prefix: "arca-runtime")
         defer { try? FileSystem.removeTree(work) }
@@ -85,10 +90,11 @@ struct SealCommand: ParsableCommand {
         let store = try Stores.source(source, registry: registry.sourceOptions())
         let resolved = try ImageResolver(platform: image.resolvedPlatform()).resolve(store)
         let destination = try Stores.destination(parseReference(to), registry: registry.destinationOptions(), from: source)
-        let options = SealOptions(policy: protection, masterKey: masterKey, runtimeLayerTar: work + "/runtime.tar", session: session,
+        var options = SealOptions(policy: protection, masterKey: masterKey, runtimeLayerTar: work + "/runtime.tar", session: session,
                                   keeperURL: keeper, keeperPin: keeperPin, allowedEvidence: allowSim ? ["sim"] : [],
                                   sourceDateEpoch: epoch, allowMissing: allowMissing, compressionLevel: compressionLevel,
                                   arcaVersion: ArcaCommand.version, cacheDirectory: cacheRoot, runtimeLayer: runtime)
+        options.cacheLimit = cacheBytes
         let progress: any ProgressObserver = quiet || format == .json ? SilentProgress() : TerminalProgress()
         let result = try Sealer(options: options, progress: progress).seal(resolved, from: store, to: destination)
         rememberRuntime(result.measuredConfig.runtime)
@@ -99,7 +105,8 @@ struct SealCommand: ParsableCommand {
                                   session: result.session.name, sessionFile: sessionOut, keyID: masterKey.id,
                                   keptLayers: result.keptLayers, rewrittenLayers: result.rewrittenLayers,
                                   encryptedFiles: result.encryptedFiles, authenticatedFiles: result.authenticatedFiles,
-                                  cacheHits: result.cacheHits, cacheMisses: result.cacheMisses, cacheRejected: result.cacheRejected)
+                                  cacheHits: result.cacheHits, cacheMisses: result.cacheMisses, cacheRejected: result.cacheRejected,
+                                  cacheTrimmedBytes: result.cacheTrimmedBytes)
         switch format {
         case .json: print(String(decoding: try CanonicalJSON.encode(summary), as: UTF8.self))
         case .text:
@@ -109,10 +116,28 @@ struct SealCommand: ParsableCommand {
                 session       \(summary.session)\(sessionOut.map { " (written to \($0), mode 0600)" } ?? "")
                 master key    id \(summary.keyID)
                 layers        \(summary.keptLayers) kept, \(summary.rewrittenLayers) rewritten, + runtime, blob and shield layers
-                cache         \(summary.cacheHits) layer(s) from the cache, \(summary.cacheMisses) processed\(summary.cacheRejected.isEmpty ? "" : ", \(summary.cacheRejected.count) cache entr(ies) refused and recomputed")
+                cache         \(summary.cacheHits) layer(s) from the cache, \(summary.cacheMisses) processed\(summary.cacheRejected.isEmpty ? "" : ", \(summary.cacheRejected.count) cache entr(ies) refused and recomputed")\(summary.cacheTrimmedBytes == 0 ? "" : ", \(formatBytes(summary.cacheTrimmedBytes)) of older entries removed (--cache-limit \(cacheLimit))")
                 files         \(summary.authenticatedFiles) authenticated, \(summary.encryptedFiles) encrypted
                 """)
         }
+    }
+
+    /// A size such as 4096, 500M or 10G (binary units: K, M, G, T, optionally followed by B or iB).
+    static func byteSize(_ text: String, option: String) throws -> UInt64 {
+        var digits = Substring(text.uppercased())
+        for unit in ["IB", "B"] where digits.hasSuffix(unit) && digits.count > unit.count {
+            digits = digits.dropLast(unit.count)
+            break
+        }
+        var shift: UInt64 = 0
+        if let last = digits.last, let index = "KMGT".firstIndex(of: last) {
+            shift = 10 * UInt64("KMGT".distance(from: "KMGT".startIndex, to: index) + 1)
+            digits = digits.dropLast()
+        }
+        guard let value = UInt64(digits), shift == 0 || value <= UInt64.max >> shift else {
+            throw ValidationError("\(option) must be a size such as 10G, 500M or 4096, not \(text)")
+        }
+        return value << shift
     }
 
     /// `--cache`, else the default location; nil with `--no-cache` or when there is no home.
@@ -145,4 +170,5 @@ struct SealSummary: Codable {
     var cacheHits: Int
     var cacheMisses: Int
     var cacheRejected: [String]
+    var cacheTrimmedBytes: UInt64
 }

@@ -28,11 +28,23 @@ import Glibc
 /// layer recomputed).
 struct LayerCache: Sendable {
     let root: String
+    /// The most bytes the entries may hold after a seal (`trim`); 0 for no bound.
+    let limit: UInt64
+    /// When this seal opened the cache: entries used since are its own, never trimmed.
+    private let opened: timespec
     private let recordKey: SymmetricKey
 
-    init(root: String, masterKey: MasterKey) throws {
+    init(root: String, masterKey: MasterKey, limit: UInt64 = SealOptions.defaultCacheLimit) throws {
         self.root = root + "/v\(ShieldFormat.version)"
+        self.limit = limit
         try FileSystem.makeDirectories(self.root, permissions: 0o700)
+        // "Now" in the file system's own clock (its timestamps are coarser than the system's),
+        // so that an entry this seal touches is never older than the seal.
+        var info = stat()
+        guard utimensat(AT_FDCWD, self.root, nil, 0) == 0, stat(self.root, &info) == 0 else {
+            throw ArcaError(.io, "cannot use the cache directory \(self.root): \(String(cString: strerror(errno)))")
+        }
+        opened = info.st_mtim
         // The cache may be shared by several users' seals only through its owner: make it private.
         chmod(root, 0o700)
         chmod(self.root, 0o700)
@@ -78,6 +90,7 @@ struct LayerCache: Sendable {
         if FileSystem.exists(target) { try FileSystem.removeTree(target) }
         do {
             try FileSystem.rename(staging, to: target)
+            Self.markUsed(target)
         } catch {
             try? FileSystem.removeTree(staging)
         }
@@ -109,6 +122,7 @@ struct LayerCache: Sendable {
                     throw ArcaError(.integrity, "cache entry \(key.prefix(12))…: \(name) is missing or has the wrong size")
                 }
             }
+            Self.markUsed(directory)
             return .hit(record)
         } catch {
             evict(key)
@@ -119,5 +133,57 @@ struct LayerCache: Sendable {
     /// Removes an entry that failed a check.
     func evict(_ key: String) {
         try? FileSystem.removeTree(directory(key))
+    }
+
+    /// An entry's last use is its directory's modification time: set when it is made or hit.
+    private static func markUsed(_ directory: String) {
+        _ = utimensat(AT_FDCWD, directory, nil, 0)
+    }
+
+    /// Keeps the cache within `limit`: removes the least recently used entries until the rest
+    /// hold at most `limit` bytes (on disk), never one used or made since the cache was opened
+    /// (this seal's, which may exceed the limit on their own), and staging directories that
+    /// crashed seals left more than a day ago. Returns the bytes removed.
+    @discardableResult
+    func trim() -> UInt64 {
+        let since = opened
+        guard let names = try? FileSystem.listDirectory(root) else { return 0 }
+        var entries: [(path: String, used: timespec, bytes: UInt64)] = []
+        for name in names {
+            let path = root + "/" + name
+            var info = stat()
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { continue }
+            if name.hasPrefix(".staging") {
+                if info.st_mtim.tv_sec < since.tv_sec - 86_400 { try? FileSystem.removeTree(path) }
+                continue
+            }
+            // Entries are named by their 64-hex-digit key; `runtime/` (fingerprints) and
+            // anything else are not entries.
+            guard name.utf8.count == 64, Hex.decode(name) != nil else { continue }
+            entries.append((path, info.st_mtim, Self.diskUsage(of: path)))
+        }
+        var total = entries.reduce(0) { $0 + $1.bytes }
+        guard limit > 0, total > limit else { return 0 }
+        var removed: UInt64 = 0
+        for entry in entries.sorted(by: { Self.earlier($0.used, $1.used) }) where total > limit {
+            guard Self.earlier(entry.used, since) else { break }  // the rest were used by this seal
+            if (try? FileSystem.removeTree(entry.path)) != nil {
+                total -= entry.bytes
+                removed += entry.bytes
+            }
+        }
+        return removed
+    }
+
+    private static func earlier(_ a: timespec, _ b: timespec) -> Bool {
+        a.tv_sec != b.tv_sec ? a.tv_sec < b.tv_sec : a.tv_nsec < b.tv_nsec
+    }
+
+    /// The bytes the files directly in `directory` occupy on disk.
+    private static func diskUsage(of directory: String) -> UInt64 {
+        ((try? FileSystem.listDirectory(directory)) ?? []).reduce(0) { sum, name in
+            var info = stat()
+            return lstat(directory + "/" + name, &info) == 0 ? sum + UInt64(info.st_blocks) * 512 : sum
+        }
     }
 }

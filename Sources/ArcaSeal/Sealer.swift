@@ -27,6 +27,10 @@ public struct SealOptions: Sendable {
     public var arcaVersion: String
     /// The per-layer cache directory (created 0700), or nil for none.
     public var cacheDirectory: String?
+    /// The most bytes the cache keeps after a seal (least recently used entries go first; the
+    /// seal's own entries always stay); 0 for no bound.
+    public var cacheLimit: UInt64 = SealOptions.defaultCacheLimit
+    public static let defaultCacheLimit: UInt64 = 10 << 30
 
     public init(policy: ProtectionPolicy, masterKey: MasterKey, runtimeLayerTar: String, session: String? = nil,
                 keeperURL: String? = nil, keeperPin: String? = nil, allowedEvidence: [String] = [],
@@ -91,6 +95,8 @@ public struct SealResult: Sendable {
     public var cacheHits: Int
     public var cacheMisses: Int
     public var cacheRejected: [String]
+    /// Bytes of older cache entries removed to keep the cache within `SealOptions.cacheLimit`.
+    public var cacheTrimmedBytes: UInt64
 }
 
 /// What one task of pass one made: a layer's outcome, or the runtime layer.
@@ -118,7 +124,7 @@ public struct Sealer {
                                        compressionLevel: options.compressionLevel, clampTime: options.sourceDateEpoch,
                                        parallelism: options.parallelism,
                                        blobLayerMediaType: destination.acceptedLayerCompressions == [.none] ? MediaType.dockerLayer : MediaType.ociLayer)
-        let cache = try options.cacheDirectory.map { try LayerCache(root: $0, masterKey: options.masterKey) }
+        let cache = try options.cacheDirectory.map { try LayerCache(root: $0, masterKey: options.masterKey, limit: options.cacheLimit) }
         let pass = PassOne(processor: processor, cache: cache, policy: try CanonicalJSON.encode(options.policy.rules),
                            work: work, image: image, source: source, destination: destination)
 
@@ -198,6 +204,7 @@ public struct Sealer {
         sealedImage.manifest = manifest
         try destination.putImage(manifestBytes: manifestBytes, manifestDescriptor: manifestDescriptor, image: sealedImage)
         try destination.commit()
+        let trimmed = cache?.trim() ?? 0
 
         let rewritten = records.filter(\.touchesEncrypted).count
         return SealResult(manifest: manifestDescriptor, measurement: measurement, measuredConfig: config,
@@ -205,7 +212,7 @@ public struct Sealer {
                           rewrittenLayers: rewritten, encryptedFiles: shield.encryptedFiles, authenticatedFiles: shield.authenticatedFiles,
                           cacheHits: outcomes.filter { $0.status == .hit }.count,
                           cacheMisses: outcomes.filter { $0.status != .hit }.count,
-                          cacheRejected: outcomes.compactMap(\.rejected))
+                          cacheRejected: outcomes.compactMap(\.rejected), cacheTrimmedBytes: trimmed)
     }
 
     /// `--encrypt` of a path the image does not have is most likely a typo: an error unless allowed.

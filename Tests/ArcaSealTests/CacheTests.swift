@@ -15,9 +15,10 @@ import Glibc
 /// corrupted, foreign or swapped entry is refused and recomputed, never trusted.
 @Suite struct CacheTests {
     static func seal(_ dir: String, cache: String?, encrypt: [String] = ["/app"], key: UInt8 = 0x42, out: String = "out",
-                     appText: String = "print('hello')\n") throws -> SealResult {
+                     appText: String = "print('hello')\n", limit: UInt64 = SealOptions.defaultCacheLimit) throws -> SealResult {
         var options = try SealerTests.options(dir, encrypt: encrypt, key: MasterKey(bytes: Array(repeating: key, count: 32)))
         options.cacheDirectory = cache
+        options.cacheLimit = limit
         let native = dir + "/native-" + String(appText.utf8.reduce(UInt32(7)) { $0 &* 31 &+ UInt32($1) }, radix: 16)
         let (source, image) = try FileSystem.exists(native) ? open(native) : SealerTests.nativeImage(in: native, appText: appText)
         return try Sealer(options: options).seal(image, from: source, to: OCILayout(writingTo: dir + "/" + out, tag: "sealed"))
@@ -78,6 +79,47 @@ import Glibc
             #expect(changed.cacheHits == 2 && changed.cacheMisses == 1)
             let fresh = try Self.seal(dir, cache: nil, out: "third", appText: "print('changed')\n")
             #expect(fresh.manifest.digest == changed.manifest.digest)
+        }
+    }
+
+    /// The entries (64-hex-digit keys) under the cache's version directory.
+    static func entries(_ cache: String) throws -> Set<String> {
+        Set(try FileSystem.listDirectory(cache + "/v2").filter { $0.utf8.count == 64 && Hex.decode($0) != nil })
+    }
+
+    /// Past the limit, a seal removes the least recently used entries but never its own (even
+    /// when they alone exceed it), and the staging directories crashed seals left a day ago.
+    @Test func theLimitDropsOlderEntriesAndKeepsTheSealsOwn() async throws {
+        try await Fixture.withTemporaryDirectory { dir in
+            let cache = dir + "/cache"
+            _ = try Self.seal(dir, cache: cache, out: "a")
+            let afterA = try Self.entries(cache)
+            let b = try Self.seal(dir, cache: cache, out: "b", appText: "print('b')\n")
+            let afterB = try Self.entries(cache)
+            #expect(b.cacheTrimmedBytes == 0 && afterA.isSubset(of: afterB) && afterB.count == afterA.count + 1,
+                    "within the default limit nothing goes")
+
+            let crashed = cache + "/v2/.staging-crashed", recent = cache + "/v2/.staging-running"
+            try FileSystem.makeDirectories(crashed)
+            try FileSystem.makeDirectories(recent)
+            var old = [timespec(tv_sec: time(nil) - 2 * 86_400, tv_nsec: 0), timespec(tv_sec: time(nil) - 2 * 86_400, tv_nsec: 0)]
+            #expect(utimensat(AT_FDCWD, crashed, &old, 0) == 0)
+
+            // Limit 1 byte: everything but what this seal used goes (a's app layer), and the seal
+            // keeps its own entries although they exceed the limit.
+            let c = try Self.seal(dir, cache: cache, out: "c", appText: "print('b')\n", limit: 1)
+            #expect(c.cacheHits == 3 && c.cacheTrimmedBytes > 0)
+            let afterC = try Self.entries(cache)
+            #expect(afterC.isSubset(of: afterB) && afterC.count == afterB.count - 1)
+            #expect(afterB.subtracting(afterA).isSubset(of: afterC), "b's app layer (used by this seal) stays")
+            #expect(afterB.subtracting(afterC).isSubset(of: afterA), "the one removed is a's app layer")
+            #expect(!FileSystem.exists(crashed) && FileSystem.exists(recent))
+
+            // What stayed still serves: b's image again is all hits; a's app layer is recomputed.
+            let again = try Self.seal(dir, cache: cache, out: "d", appText: "print('b')\n", limit: 1)
+            #expect(again.cacheHits == 3 && again.cacheMisses == 0 && again.cacheTrimmedBytes == 0)
+            let backToA = try Self.seal(dir, cache: cache, out: "e", limit: 1)
+            #expect(backToA.cacheHits == 2 && backToA.cacheMisses == 1)
         }
     }
 
