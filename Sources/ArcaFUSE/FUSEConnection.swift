@@ -49,14 +49,14 @@ public struct FUSEConnection: Sendable, Hashable {
         guard Glibc.write(fd, "1", 1) == 1 else { throw systemError("write", path) }
     }
 
-    /// Sets the kernel's readahead window of the mount (its `class/bdi/MAJOR:MINOR` entry under
-    /// `sysfs`) to `bytes`, rounded down to KiB. Best effort: without root or a writable sysfs the
+    /// Sets the kernel's readahead window of the mount (its `/sys/class/bdi/MAJOR:MINOR` entry) to
+    /// `bytes`, rounded down to KiB. Best effort: without root or a writable sysfs the
     /// window stays as it was (a performance setting, never a failure of the mount); returns
     /// whether it was set. Only sticks once the kernel has processed the INIT reply, which caps
     /// the window at the value the kernel offered.
     @discardableResult
-    public func setReadAhead(bytes: UInt32, sysfs: String = "/sys") -> Bool {
-        let path = "\(sysfs)/class/bdi/\(id >> 20):\(id & 0xfffff)/read_ahead_kb"
+    public func setReadAhead(bytes: UInt32) -> Bool {
+        let path = "/sys/class/bdi/\(id >> 20):\(id & 0xfffff)/read_ahead_kb"
         let fd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { return false }
         defer { close(fd) }

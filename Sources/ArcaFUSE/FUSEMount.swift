@@ -84,7 +84,7 @@ public final class FUSEMount: Sendable {
             // The kernel holds every request until it has processed the INIT reply, and statfs
             // always asks: once it returns, a larger window sticks.
             var stats = statvfs()
-            if statvfs(path, &stats) == 0, connection.setReadAhead(bytes: options.readAhead, sysfs: options.sysfsDirectory) {
+            if statvfs(path, &stats) == 0, connection.setReadAhead(bytes: options.readAhead) {
                 mount.state.withLock { $0.readAheadApplied = true }
             }
         }

@@ -31,13 +31,11 @@ public struct MountOptions: Sendable {
     /// The kernel's readahead window for this mount in bytes (0: the kernel's default, 128 KiB).
     /// Read requests are as large as `maximumWrite` allows (libfuse derives `max_pages` from it),
     /// so a window of several of them keeps several in flight. The FUSE protocol can only lower
-    /// the window, so a larger one is written to the mount's `class/bdi` entry under
-    /// `sysfsDirectory` once the mount is up (root only; otherwise the default stays, and
+    /// the window, so a larger one is written to the mount's `/sys/class/bdi` entry once the
+    /// mount is up (root and a writable `/sys` only: a container's is read-only, and arca-init
+    /// makes it writable while it mounts volumes; otherwise the default stays, and
     /// `FUSEMount.readAheadApplied` is false).
     public var readAhead: UInt32 = 0
-    /// Where a writable sysfs is mounted, for `readAhead` (a container's `/sys` is read-only:
-    /// arca-init mounts one of its own for the moment it mounts volumes).
-    public var sysfsDirectory: String = "/sys"
     /// Mount read-write (`rw`) for `WritableFileSystemOperations`; off (`ro`) by default.
     public var writable: Bool = false
     /// Worker threads kept waiting for requests (libfuse starts more when they are all busy).

@@ -57,7 +57,7 @@ public final class VolumeMounts: Sendable {
         let client = try KeeperHTTPSClient(address: try numeric(KeeperAddress(url: keeperURL)), pin: pin)
         do {
             // A volume mount's readahead window is written to sysfs, which is read-only here.
-            try Mounts.withWritableSysfs { sysfs in
+            try Mounts.withWritableSysfs {
                 for rule in rules {
                     guard let released = release.volumes.first(where: { $0.name == rule.name }) else {
                         throw ArcaError(.notFound, "the keeper released no key for volume \(rule.name) (at \(rule.path)); the session's service must list it under volumes")
@@ -82,9 +82,7 @@ public final class VolumeMounts: Sendable {
                     let fileSystem = VolumeFileSystem(volume: volume, log: { log("arca-init: volume \(rule.name): \($0)") })
                     let fuse: FUSEMount
                     do {
-                        var options = VolumeFileSystem.mountOptions
-                        options.sysfsDirectory = sysfs
-                        fuse = try FUSEMount.mount(fileSystem, at: mountpoint + rule.path, options: options)
+                        fuse = try FUSEMount.mount(fileSystem, at: mountpoint + rule.path, options: VolumeFileSystem.mountOptions)
                     } catch {
                         try? volume.close()
                         throw error

@@ -43,17 +43,17 @@ public enum Mounts {
     /// superblock is made writable only if it was read-only, never the host's. Without
     /// CAP_SYS_ADMIN `body` gets the read-only one. The runtime writes its FUSE mounts' readahead
     /// windows there, a performance setting: only failing to make `/sys` read-only again throws.
-    public static func withWritableSysfs<T>(_ body: (String) throws -> T) throws -> T {
+    public static func withWritableSysfs<T>(_ body: () throws -> T) throws -> T {
         func writable() -> Bool { access("/sys/class/bdi", W_OK) == 0 }
-        if writable() { return try body("/sys") }
+        if writable() { return try body() }
         let flags = UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC)
         let readOnly = UInt(MS_REMOUNT) | UInt(MS_RDONLY) | flags
-        guard mount(nil, "/sys", nil, UInt(MS_REMOUNT) | UInt(MS_BIND) | flags, nil) == 0 else { return try body("/sys") }
+        guard mount(nil, "/sys", nil, UInt(MS_REMOUNT) | UInt(MS_BIND) | flags, nil) == 0 else { return try body() }
         var superblock = false
         if !writable() {
             superblock = mount(nil, "/sys", nil, UInt(MS_REMOUNT) | flags, nil) == 0
         }
-        let result = Result { try body("/sys") }
+        let result = Result { try body() }
         guard !superblock || mount(nil, "/sys", nil, readOnly, nil) == 0,
               mount(nil, "/sys", nil, readOnly | UInt(MS_BIND), nil) == 0 else {
             throw ioError("make read-only again", "/sys", Errno(rawValue: errno))
